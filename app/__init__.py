@@ -1,0 +1,97 @@
+"""HMS: the application factory."""
+from __future__ import annotations
+
+from flask import Flask, redirect, request, url_for
+from flask_login import current_user
+
+from app.config import load_config
+from app.extensions import csrf, db, login_manager, migrate
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.config.update(load_config(overrides))
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()), compare_type=True,
+                      render_as_batch=False)
+    csrf.init_app(app)
+    _init_login(app)
+
+    from app.web import errors, security
+
+    security.init_app(app)
+    errors.init_app(app)
+    _init_templates(app)
+    _register_blueprints(app)
+    _register_cli(app)
+    return app
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "migrations"
+
+
+def _init_login(app: Flask) -> None:
+    from app.accounts.models import User
+    from app.web.rendering import is_htmx
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Sign in to continue."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        # "id:version": bumping users.session_version revokes every session issued before.
+        ident, _, version = user_id.partition(":")
+        if not ident.isdigit() or not version.isdigit():
+            return None
+        user = db.session.get(User, int(ident))
+        if user is None or not user.active or user.session_version != int(version):
+            return None
+        return user
+
+    @login_manager.unauthorized_handler
+    def unauthorized():
+        target = url_for("auth.login", next=request.full_path.rstrip("?"))
+        if is_htmx():
+            return "", 401, {"HX-Redirect": target}
+        return redirect(target)
+
+
+def _init_templates(app: Flask) -> None:
+    from app.accounts.models import Role
+    from app.timeutil import format_datetime
+    from app.web.navigation import navigation
+
+    app.jinja_env.filters["localtime"] = format_datetime
+    app.jinja_env.globals["Role"] = Role
+
+    @app.context_processor
+    def clinic():
+        return {"clinic_name": app.config["HMS_CLINIC_NAME"], "clinic_timezone": app.config["HMS_TIMEZONE"],
+                "navigation": navigation}
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.admin.views import bp as admin_bp
+    from app.auth.views import bp as auth_bp
+    from app.billing.views import bp as billing_bp
+    from app.doctors.views import bp as doctors_bp
+    from app.main.views import bp as main_bp
+    from app.patients.views import bp as patients_bp
+
+    for bp in (main_bp, auth_bp, patients_bp, doctors_bp, billing_bp, admin_bp):
+        app.register_blueprint(bp)
+
+
+def _register_cli(app: Flask) -> None:
+    from app.accounts.cli import users_cli
+    from app.demo import seed_cli
+
+    app.cli.add_command(users_cli)
+    app.cli.add_command(seed_cli)

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db_types import UTCDateTime
+from app.timeutil import utcnow
+from app.extensions import db
+
+
+def _enum(cls: type[enum.Enum], name: str) -> sa.Enum:
+    return sa.Enum(cls, name=name, values_callable=lambda members: [m.value for m in members])
+
+
+class Role(enum.StrEnum):
+    PATIENT = "patient"
+    DOCTOR = "doctor"
+    CLERK = "clerk"
+    ADMIN = "admin"
+
+    @property
+    def label(self) -> str:
+        return {"clerk": "Billing clerk"}.get(self.value, self.value.capitalize())
+
+
+STAFF_ROLES = (Role.DOCTOR, Role.CLERK, Role.ADMIN)
+
+
+class Sex(enum.StrEnum):
+    """Administrative sex, as in HL7 FHIR AdministrativeGender."""
+
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNKNOWN = "unknown"
+
+    @property
+    def label(self) -> str:
+        return {"unknown": "Prefer not to say"}.get(self.value, self.value.capitalize())
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(sa.String(255))
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"), index=True)
+    full_name: Mapped[str] = mapped_column(sa.String(120))
+    phone: Mapped[str | None] = mapped_column(sa.String(20))
+    active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    # Bumped to revoke every session of the user (password or email change, deactivation).
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    patient: Mapped[PatientProfile | None] = relationship(back_populates="user", uselist=False)
+
+    @property
+    def is_active(self) -> bool:  # read by Flask-Login
+        return self.active
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.role.value}>"
+
+
+class PatientProfile(db.Model):
+    __tablename__ = "patient_profiles"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    date_of_birth: Mapped[date]
+    sex: Mapped[Sex] = mapped_column(_enum(Sex, "sex"))
+    address: Mapped[str] = mapped_column(sa.String(500))
+    emergency_contact_name: Mapped[str] = mapped_column(sa.String(120))
+    emergency_contact_phone: Mapped[str] = mapped_column(sa.String(20))
+    insurance_provider: Mapped[str | None] = mapped_column(sa.String(120))
+    insurance_policy_number: Mapped[str | None] = mapped_column(sa.String(64))
+
+    user: Mapped[User] = relationship(back_populates="patient")
+
+
+class LoginFailure(db.Model):
+    """One failed sign-in; counted per account and per address to throttle guessing."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        sa.Index("ix_login_failures_email_at", "email", "at"),
+        sa.Index("ix_login_failures_ip_at", "ip", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254))
+    ip: Mapped[str] = mapped_column(sa.String(45))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

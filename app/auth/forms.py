@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import PasswordField
+from wtforms.validators import ValidationError
+
+from app.accounts.forms import (ContactFields, EmergencyFields, InsuranceFields, NewPasswordFields,
+                                PersonalFields, email_field, required)
+from app.accounts.services import email_taken
+
+
+class LoginForm(FlaskForm):
+    email = email_field()
+    password = PasswordField("Password", validators=[required("your password")],
+                             render_kw={"autocomplete": "current-password"})
+
+
+class SignupForm(PersonalFields, ContactFields, EmergencyFields, InsuranceFields, NewPasswordFields):
+    email = email_field()
+
+    FIELD_ORDER = ("full_name", "email", "password", "password_confirm", "date_of_birth", "sex", "phone",
+                   "address", "emergency_contact_name", "emergency_contact_phone", "insurance_provider",
+                   "insurance_policy_number")
+
+    def validate_email(self, field):
+        if field.data and email_taken(field.data):
+            raise ValidationError("An account with this email already exists. Sign in instead.")

@@ -1,0 +1,54 @@
+"""`flask seed demo`: demo accounts for a developer's machine. Safe to run again."""
+from __future__ import annotations
+
+from datetime import date
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from app.accounts.models import Role, Sex
+from app.accounts.services import PatientRegistration, create_user, find_user_by_email, register_patient
+from app.extensions import db
+
+seed_cli = click.Group("seed", help="Load data.")
+
+STAFF = [
+    (Role.ADMIN, "admin@example.com", "Alex Admin", "demo-admin-pass", "+12025550101"),
+    (Role.DOCTOR, "amara.okafor@example.com", "Dr. Amara Okafor", "demo-doctor-pass", "+12025550102"),
+    (Role.DOCTOR, "lukas.weber@example.com", "Dr. Lukas Weber", "demo-doctor-pass", "+12025550103"),
+    (Role.CLERK, "priya.shah@example.com", "Priya Shah", "demo-clerk-pass", "+12025550104"),
+]
+PATIENTS = [
+    PatientRegistration(full_name="Maria Garcia", email="maria.garcia@example.com", password="demo-patient-pass",
+                        date_of_birth=date(1986, 4, 12), sex=Sex.FEMALE, phone="+12025550111",
+                        address="12 Elm Street, Springfield", emergency_contact_name="Luis Garcia",
+                        emergency_contact_phone="+12025550112", insurance_provider="Acme Health",
+                        insurance_policy_number="AH-448812"),
+    PatientRegistration(full_name="John Miller", email="john.miller@example.com", password="demo-patient-pass",
+                        date_of_birth=date(1958, 9, 30), sex=Sex.MALE, phone="+12025550121",
+                        address="7 Harbour Road, Springfield", emergency_contact_name="Ann Miller",
+                        emergency_contact_phone="+12025550122"),
+]
+
+
+@seed_cli.command("demo")
+@with_appcontext
+def demo() -> None:
+    """Create the demo accounts (if missing) and print their logins."""
+    if current_app.config["HMS_ENV"] == "production":
+        raise click.ClickException("demo data is not loaded in production")
+    rows = []
+    for role, email, name, password, phone in STAFF:
+        if find_user_by_email(email) is None:
+            create_user(role=role, email=email, full_name=name, password=password, phone=phone)
+        rows.append((role.label, email, password))
+    for registration in PATIENTS:
+        if find_user_by_email(registration.email) is None:
+            register_patient(registration)
+        rows.append((Role.PATIENT.label, registration.email, registration.password))
+    db.session.commit()
+    click.echo("\nDemo logins (http://127.0.0.1:5000/login):")
+    for role, email, password in rows:
+        click.echo(f"  {role:<14} {email:<28} {password}")
+    click.echo("")

@@ -1,0 +1,73 @@
+"""Patient self-service: home and profile."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, request, url_for
+from flask_login import current_user
+
+from app.accounts.models import Role, User
+from app.accounts.services import AccountError
+from app.extensions import db
+from app.patients.profile import SECTIONS
+from app.web.access import guard_blueprint, require_patient_access
+from app.web.rendering import fragment_or_redirect, render, render_form_errors
+
+bp = Blueprint("patients", __name__, url_prefix="/patient")
+guard_blueprint(bp, Role.PATIENT)
+
+
+def _patient_or_404(patient_id: int) -> User:
+    require_patient_access(patient_id)
+    user = db.session.get(User, patient_id)
+    if user is None or user.patient is None:
+        abort(404)
+    return user
+
+
+def _section_or_404(key: str):
+    section = SECTIONS.get(key)
+    if section is None:
+        abort(404)
+    return section
+
+
+@bp.route("/")
+def home():
+    return render("patients/home.html", patient=current_user)
+
+
+@bp.route("/<int:patient_id>/profile")
+def profile(patient_id: int):
+    return render("patients/profile.html", patient=_patient_or_404(patient_id), sections=SECTIONS.values())
+
+
+@bp.route("/<int:patient_id>/profile/<key>", methods=["GET", "POST"])
+def profile_section(patient_id: int, key: str):
+    """GET: the section as text (HTMX: the fragment, e.g. after Cancel). POST: save the section's form."""
+    patient = _patient_or_404(patient_id)
+    section = _section_or_404(key)
+    context = {"patient": patient, "sections": SECTIONS.values(), "section": section}
+    if request.method == "GET":
+        return render("patients/profile.html", fragment="patients/_profile_section.html", **context)
+    form = section.form()
+    if not form.validate_on_submit():
+        return render_form_errors("patients/profile.html", fragment="patients/_profile_section.html",
+                                  editing=section.key, form=form, **context)
+    try:
+        section.save(patient, form)
+    except AccountError as error:
+        form[error.field].errors.append(str(error))
+        return render_form_errors("patients/profile.html", fragment="patients/_profile_section.html",
+                                  editing=section.key, form=form, **context)
+    db.session.commit()
+    return fragment_or_redirect("patients/_profile_section.html",
+                                url_for("patients.profile", patient_id=patient.id),
+                                flash_message=f"{section.title} saved.", saved=True, **context)
+
+
+@bp.route("/<int:patient_id>/profile/<key>/edit")
+def edit_profile_section(patient_id: int, key: str):
+    patient = _patient_or_404(patient_id)
+    section = _section_or_404(key)
+    form = section.form(data=section.values(patient))
+    return render("patients/profile.html", fragment="patients/_profile_section.html", patient=patient,
+                  sections=SECTIONS.values(), section=section, editing=section.key, form=form)

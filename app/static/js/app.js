@@ -1,0 +1,36 @@
+// HMS page behaviour. Loaded as a file: the CSP allows no inline script.
+(function () {
+  "use strict";
+
+  function toast(message) {
+    var area = document.getElementById("toast-area");
+    if (!area) return;
+    var el = document.createElement("div");
+    el.className = "alert alert-danger alert-dismissible shadow-sm";
+    el.setAttribute("role", "alert");
+    el.textContent = message;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "btn-close";
+    close.setAttribute("data-bs-dismiss", "alert");
+    close.setAttribute("aria-label", "Close");
+    el.appendChild(close);
+    area.appendChild(el);
+  }
+
+  // htmx does not swap error answers (except 422, by config): tell the user instead of doing nothing.
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr.status;
+    var messages = {
+      400: "The page is out of date. Reload it and try again.",
+      403: "You do not have access to that.",
+      404: "That item no longer exists.",
+      409: "That change conflicts with the current state. Reload the page.",
+      429: "Too many requests. Wait a moment and try again."
+    };
+    toast(messages[status] || "Something went wrong (" + status + "). Nothing was changed; try again.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    toast("The server could not be reached. Check your connection and try again.");
+  });
+})();

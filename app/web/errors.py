@@ -1,0 +1,47 @@
+"""Error pages in the site's layout, for every status a user can meet."""
+from __future__ import annotations
+
+from flask import Flask, current_app, render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+MESSAGES = {
+    400: ("Bad request", "The request could not be understood. Go back and try again."),
+    403: ("Not allowed", "Your account does not have access to this page."),
+    404: ("Not found", "There is nothing here. The link may be old or mistyped."),
+    405: ("Not allowed", "This page cannot be used that way."),
+    413: ("Too large", "What you sent is larger than we accept."),
+    422: ("Check your input", "Some of what you entered could not be accepted."),
+    429: ("Too many attempts", "Too many requests in a short time. Wait a few minutes and try again."),
+    500: ("Something went wrong", "An unexpected error stopped this request. Nothing was changed; try again."),
+}
+
+
+def render_error(status: int, detail: str | None = None):
+    title, message = MESSAGES.get(status, MESSAGES[500] if status >= 500 else MESSAGES[400])
+    return render_template("errors/error.html", status=status, title=title,
+                           message=detail or message), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        return render_error(400, "The form was sent without a valid security token. "
+                                 "Reload the page and try again.")
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if error.code is None or error.code < 400:
+            return error
+        detail = error.description if getattr(error, "friendly", False) else None
+        return render_error(error.code, detail)
+
+    @app.errorhandler(Exception)
+    def unexpected_error(error: Exception):
+        if isinstance(error, HTTPException):
+            return http_error(error)
+        current_app.logger.exception("unhandled error", exc_info=error)
+        from app.extensions import db
+
+        db.session.rollback()
+        return render_error(InternalServerError.code)

@@ -1,0 +1,39 @@
+"""The navigation each role sees: one table, read by base.html."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import request, url_for
+from flask_login import current_user
+
+from app.accounts.models import Role
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url: str
+    active: bool
+
+
+# role -> (label, endpoint, endpoints that also highlight the item)
+NAV: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
+    Role.PATIENT: [("Home", "patients.home", ()),
+                   ("My profile", "patients.profile", ("patients.profile_section", "patients.edit_profile_section"))],
+    Role.DOCTOR: [("Today", "doctors.home", ())],
+    Role.CLERK: [("Billing", "billing.home", ())],
+    Role.ADMIN: [("Overview", "admin.home", ())],
+}
+
+
+def _url(endpoint: str) -> str:
+    if endpoint.startswith("patients.") and endpoint != "patients.home":
+        return url_for(endpoint, patient_id=current_user.id)
+    return url_for(endpoint)
+
+
+def navigation() -> list[NavItem]:
+    if not current_user.is_authenticated:
+        return []
+    return [NavItem(label, _url(endpoint), request.endpoint in (endpoint, *also))
+            for label, endpoint, also in NAV[current_user.role]]

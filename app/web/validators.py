@@ -1,0 +1,51 @@
+"""WTForms validators used across packages."""
+from __future__ import annotations
+
+import phonenumbers
+from flask import current_app
+from wtforms.validators import ValidationError
+
+from app.accounts.passwords import password_problem
+from app.timeutil import clinic_today
+
+
+def normalize_phone(raw: str) -> str:
+    """E.164 form of a valid phone number; raises ValueError otherwise."""
+    region = current_app.config["HMS_PHONE_REGION"]
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        raise ValueError("not a phone number") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class PhoneNumber:
+    """Accepts a valid phone number (national form in the clinic's region, or +international)
+    and rewrites the field's data to E.164."""
+
+    def __call__(self, form, field):
+        if not field.data:
+            return
+        try:
+            field.data = normalize_phone(field.data)
+        except ValueError:
+            raise ValidationError("Enter a valid phone number, e.g. +1 202 555 0143.") from None
+
+
+class StrongPassword:
+    def __call__(self, form, field):
+        problem = password_problem(field.data or "")
+        if problem:
+            raise ValidationError(problem)
+
+
+class DateOfBirth:
+    def __call__(self, form, field):
+        if field.data is None:
+            return
+        if field.data > clinic_today():
+            raise ValidationError("The date of birth cannot be in the future.")
+        if field.data.year < 1900:
+            raise ValidationError("Enter a date of birth after 1900.")
