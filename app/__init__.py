@@ -1,7 +1,7 @@
 """HMS: the application factory."""
 from __future__ import annotations
 
-from flask import Flask, redirect, request, url_for
+from flask import Flask, make_response, redirect, request, url_for
 from flask_login import current_user
 
 from app.config import load_config
@@ -59,16 +59,18 @@ def _init_login(app: Flask) -> None:
     def unauthorized():
         target = url_for("auth.login", next=request.full_path.rstrip("?"))
         if is_htmx():
-            return "", 401, {"HX-Redirect": target}
+            return make_response("", 401, {"HX-Redirect": target})
         return redirect(target)
 
 
 def _init_templates(app: Flask) -> None:
     from app.accounts.models import Role
+    from app.accounts.phones import format_phone
     from app.timeutil import format_datetime
     from app.web.navigation import navigation
 
     app.jinja_env.filters["localtime"] = format_datetime
+    app.jinja_env.filters["phone"] = format_phone
     app.jinja_env.globals["Role"] = Role
 
     @app.context_processor

@@ -8,7 +8,7 @@ from app.accounts.models import STAFF_ROLES, Role
 from app.accounts.passwords import password_problem
 from app.accounts.services import AccountError, create_user
 from app.extensions import db
-from app.web.validators import normalize_phone
+from app.accounts.phones import normalize_phone
 
 users_cli = click.Group("users", help="Manage user accounts.")
 
@@ -20,21 +20,12 @@ def _validate_password(ctx, param, value: str) -> str:
     return value
 
 
-def _validate_phone(ctx, param, value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        return normalize_phone(value)
-    except ValueError:
-        raise click.BadParameter("not a valid phone number") from None
-
-
 @users_cli.command("create")
 @click.option("--role", required=True, type=click.Choice([r.value for r in STAFF_ROLES]),
               help="Staff role. Patients sign up on the website.")
 @click.option("--email", required=True)
 @click.option("--name", "full_name", required=True, help="Full name.")
-@click.option("--phone", callback=_validate_phone)
+@click.option("--phone")
 @click.password_option(callback=_validate_password, help="Prompted for when not given.")
 @with_appcontext
 def create(role: str, email: str, full_name: str, phone: str | None, password: str) -> None:
@@ -45,6 +36,11 @@ def create(role: str, email: str, full_name: str, phone: str | None, password: s
         email = validate_email(email, check_deliverability=False).normalized
     except EmailNotValidError as error:
         raise click.BadParameter(str(error), param_hint="--email") from None
+    if phone:
+        try:
+            phone = normalize_phone(phone)
+        except ValueError:
+            raise click.BadParameter("not a valid phone number", param_hint="--phone") from None
     if len(full_name.strip()) == 0 or len(full_name) > 120:
         raise click.BadParameter("give a name of 1 to 120 characters", param_hint="--name")
     try:

@@ -6,6 +6,7 @@ validated the same way wherever it is entered.
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from wtforms import SelectChoice
 from wtforms import DateField, EmailField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional, ValidationError
 
@@ -32,7 +33,7 @@ class PersonalFields(FlaskForm):
     full_name = StringField("Full name", validators=[required("your full name"), at_most(120)],
                             render_kw={"autocomplete": "name"})
     date_of_birth = DateField("Date of birth", validators=[required("your date of birth"), DateOfBirth()])
-    sex = SelectField("Sex", choices=[("", "Choose…")] + [(s.value, s.label) for s in Sex],
+    sex = SelectField("Sex", choices=[SelectChoice("", "Choose…")] + [SelectChoice(s.value, s.label) for s in Sex],
                       validators=[required("your sex (or choose “Prefer not to say”)")])
 
     def validate_sex(self, field):

@@ -6,6 +6,7 @@ from datetime import date
 
 from app.accounts.forms import ChangeEmailForm, ContactFields, EmergencyFields, InsuranceFields, PersonalFields
 from app.accounts.models import Sex, User
+from app.accounts.phones import format_phone
 from app.accounts.services import change_email
 
 
@@ -39,6 +40,8 @@ class Section:
                 text = value.label
             elif isinstance(value, date):
                 text = value.strftime("%d %B %Y")
+            elif name.endswith("phone"):
+                text = format_phone(value)
             else:
                 text = value or ""
             rows.append((LABELS[name], text))

@@ -1,24 +1,11 @@
 """WTForms validators used across packages."""
 from __future__ import annotations
 
-import phonenumbers
-from flask import current_app
 from wtforms.validators import ValidationError
 
 from app.accounts.passwords import password_problem
+from app.accounts.phones import normalize_phone
 from app.timeutil import clinic_today
-
-
-def normalize_phone(raw: str) -> str:
-    """E.164 form of a valid phone number; raises ValueError otherwise."""
-    region = current_app.config["HMS_PHONE_REGION"]
-    try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        raise ValueError("not a phone number") from None
-    if not phonenumbers.is_valid_number(number):
-        raise ValueError("not a valid phone number")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 class PhoneNumber:

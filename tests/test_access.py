@@ -1,0 +1,79 @@
+"""The role guard and ownership: every role against every protected page."""
+from __future__ import annotations
+
+import pytest
+
+from app.accounts.models import Role
+from tests.helpers import text
+
+ROLE_HOMES = {Role.PATIENT: "/patient/", Role.DOCTOR: "/doctor/", Role.CLERK: "/billing/", Role.ADMIN: "/admin/"}
+
+
+@pytest.mark.parametrize("role", list(Role))
+@pytest.mark.parametrize("page_role", list(Role))
+def test_each_role_reaches_only_its_own_pages(client, create_user, login, role, page_role):
+    login(create_user(role))
+    response = client.get(ROLE_HOMES[page_role])
+    if role is page_role:
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 403
+        assert "Your account does not have access to this page." in text(response)
+        assert 'data-testid="error-page"' in text(response)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_home_sends_each_role_to_its_workspace(client, create_user, login, role):
+    login(create_user(role))
+    assert client.get("/").headers["Location"] == ROLE_HOMES[role]
+
+
+@pytest.mark.parametrize("page", [*ROLE_HOMES.values(), "/patient/1/profile"])
+def test_anonymous_visitors_are_sent_to_sign_in(client, page):
+    response = client.get(page)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_anonymous_htmx_request_is_told_where_to_sign_in(client):
+    response = client.get("/patient/1/profile/contact/edit", htmx=True)
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"].startswith("/login?next=")
+
+
+@pytest.mark.parametrize("role", [Role.DOCTOR, Role.CLERK, Role.ADMIN])
+def test_navigation_shows_only_the_roles_own_links(client, create_user, login, role):
+    login(create_user(role))
+    html = text(client.get(ROLE_HOMES[role]))
+    for other, home in ROLE_HOMES.items():
+        if other is not role:
+            assert f'href="{home}"' not in html
+
+
+def test_patient_cannot_read_another_patients_profile(client, create_patient, login):
+    me, other = create_patient(), create_patient()
+    login(me)
+    assert client.get(f"/patient/{me.id}/profile").status_code == 200
+    for url in (f"/patient/{other.id}/profile", f"/patient/{other.id}/profile/contact",
+                f"/patient/{other.id}/profile/contact/edit"):
+        assert client.get(url).status_code == 404, url
+        assert client.get(url, htmx=True).status_code == 404, url
+
+
+def test_patient_cannot_edit_another_patients_profile(app, client, create_patient, login):
+    me, other = create_patient(), create_patient(full_name="Other Person")
+    login(me)
+    response = client.post_form(f"/patient/{other.id}/profile/personal",
+                                {"full_name": "Hijacked", "date_of_birth": "1990-01-01", "sex": "male"})
+    assert response.status_code == 404
+    from app.accounts.models import User
+    from app.extensions import db
+
+    with app.app_context():
+        assert db.session.get(User, other.id).full_name == "Other Person"
+
+
+def test_staff_cannot_open_patient_profile_pages(client, create_patient, create_user, login):
+    patient = create_patient()
+    login(create_user(Role.ADMIN))
+    assert client.get(f"/patient/{patient.id}/profile").status_code == 403

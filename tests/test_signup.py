@@ -1,0 +1,128 @@
+"""A visitor signs up as a patient; bad input is answered beside the field and saves nothing."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from app.accounts.models import PatientProfile, Role, User
+from app.extensions import db
+from tests.helpers import text
+
+VALID = {
+    "full_name": "Ada Lovelace",
+    "email": "Ada@Example.com",
+    "password": "analytical engine 1843",
+    "password_confirm": "analytical engine 1843",
+    "date_of_birth": "1985-12-10",
+    "sex": "female",
+    "phone": "(202) 555-0143",
+    "address": "12 St James's Square\nLondon",
+    "emergency_contact_name": "Charles Babbage",
+    "emergency_contact_phone": "+44 20 7946 0958",
+    "insurance_provider": "",
+    "insurance_policy_number": "",
+}
+
+
+def users_count(app) -> int:
+    with app.app_context():
+        return db.session.scalar(sa.select(sa.func.count()).select_from(User))
+
+
+def test_signup_creates_patient_and_lands_on_home_signed_in(app, client):
+    response = client.post_form("/signup", VALID)
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/patient/"
+    home = client.get("/patient/")
+    assert home.status_code == 200
+    assert "Hello, Ada Lovelace" in text(home)
+    with app.app_context():
+        user = db.session.scalar(sa.select(User))
+        assert user.email == "ada@example.com"
+        assert user.role is Role.PATIENT
+        assert user.phone == "+12025550143"
+        assert user.password_hash.startswith("$argon2id$")
+        profile = db.session.get(PatientProfile, user.id)
+        assert profile.date_of_birth == date(1985, 12, 10)
+        assert profile.emergency_contact_phone == "+442079460958"
+        assert profile.insurance_provider is None
+
+
+def test_signup_with_insurance_keeps_it(app, client):
+    client.post_form("/signup", VALID | {"insurance_provider": "Acme Health", "insurance_policy_number": "P-1"})
+    with app.app_context():
+        profile = db.session.scalar(sa.select(PatientProfile))
+        assert (profile.insurance_provider, profile.insurance_policy_number) == ("Acme Health", "P-1")
+
+
+def test_argon2_parameters_meet_the_policy():
+    from argon2 import extract_parameters
+
+    from app.accounts.passwords import hash_password
+
+    params = extract_parameters(hash_password("some long password"))
+    assert params.type.name == "ID"
+    assert params.memory_cost >= 19 * 1024
+    assert params.time_cost >= 2
+
+
+TOO_LONG = "x" * 10_000
+future = (date.today() + timedelta(days=2)).isoformat()
+
+
+@pytest.mark.parametrize(("changes", "field", "message"), [
+    ({"email": "not-an-email"}, "email", "Enter a valid email address"),
+    ({"email": ""}, "email", "Enter your email address"),
+    ({"date_of_birth": future}, "date_of_birth", "cannot be in the future"),
+    ({"date_of_birth": "1899-12-31"}, "date_of_birth", "after 1900"),
+    ({"date_of_birth": "31/12/1990"}, "date_of_birth", "Not a valid date"),
+    ({"phone": "12345"}, "phone", "Enter a valid phone number"),
+    ({"phone": "call me maybe"}, "phone", "Enter a valid phone number"),
+    ({"emergency_contact_phone": "555"}, "emergency_contact_phone", "Enter a valid phone number"),
+    ({"password_confirm": "something else entirely"}, "password_confirm", "do not match"),
+    ({"password": "short", "password_confirm": "short"}, "password", "at least 8 characters"),
+    ({"password": "p" * 129, "password_confirm": "p" * 129}, "password", "at most 128 characters"),
+    ({"password": "password1", "password_confirm": "password1"}, "password", "most common"),
+    ({"password": "Qwertyuiop", "password_confirm": "Qwertyuiop"}, "password", "most common"),
+    ({"sex": "robot"}, "sex", "Not a valid choice"),
+    ({"sex": ""}, "sex", "Enter your sex"),
+    ({"full_name": TOO_LONG}, "full_name", "at most 120 characters"),
+    ({"address": TOO_LONG}, "address", "at most 500 characters"),
+    ({"email": TOO_LONG + "@example.com"}, "email", "at most 254 characters"),
+    ({"phone": TOO_LONG}, "phone", "at most 32 characters"),
+    ({"emergency_contact_name": TOO_LONG}, "emergency_contact_name", "at most 120 characters"),
+    ({"insurance_provider": TOO_LONG}, "insurance_provider", "at most 120 characters"),
+    ({"insurance_policy_number": TOO_LONG, "insurance_provider": "Acme"}, "insurance_policy_number", "at most 64"),
+    ({"insurance_policy_number": "P-1"}, "insurance_policy_number", "Enter the insurance provider"),
+    ({"password": TOO_LONG, "password_confirm": TOO_LONG}, "password", "at most 128 characters"),
+])
+def test_signup_refuses_bad_input_beside_the_field(app, client, changes, field, message):
+    response = client.post_form("/signup", VALID | changes)
+    assert response.status_code == 422
+    html = text(response)
+    error_block = html.split(f'id="{field}-error"', 1)
+    assert len(error_block) == 2, f"no error shown for {field}"
+    assert message in error_block[1].split("</div>", 1)[0]
+    assert users_count(app) == 0
+
+
+def test_signup_refuses_an_email_already_used_whatever_its_case(app, client, create_patient):
+    create_patient(email="ada@example.com")
+    response = client.post_form("/signup", VALID | {"email": "ADA@EXAMPLE.COM"})
+    assert response.status_code == 422
+    assert "already exists" in text(response)
+    assert users_count(app) == 1
+
+
+def test_signup_without_csrf_token_is_refused_and_saves_nothing(app, client):
+    response = client.post_form("/signup", VALID, csrf=False)
+    assert response.status_code == 400
+    assert "security token" in text(response)
+    assert users_count(app) == 0
+
+
+def test_signup_page_is_for_visitors_only(client, create_patient, login):
+    login(create_patient())
+    assert client.get("/signup").status_code == 302
