@@ -5,18 +5,25 @@ from flask import Flask, make_response, redirect, request, url_for
 from flask_login import current_user
 
 from app.config import load_config
-from app.extensions import csrf, db, login_manager, migrate
+from app.extensions import csrf, db, login_manager, mail, migrate
 
 
 def create_app(overrides: dict | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(load_config(overrides))
 
+    from app import models  # noqa: F401  (registers every table)
+
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()), compare_type=True,
                       render_as_batch=False)
     csrf.init_app(app)
+    mail.init_app(app)
     _init_login(app)
+
+    from app.events import relay
+
+    relay.init_app(app)
 
     from app.web import errors, security
 
@@ -93,7 +100,9 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_cli(app: Flask) -> None:
     from app.accounts.cli import users_cli
+    from app.audit.cli import audit_cli
     from app.demo import seed_cli
+    from app.notifications.cli import notifications_cli
 
-    app.cli.add_command(users_cli)
-    app.cli.add_command(seed_cli)
+    for command in (users_cli, seed_cli, audit_cli, notifications_cli):
+        app.cli.add_command(command)

@@ -19,6 +19,65 @@ class ConfigError(RuntimeError):
     """Raised when the environment cannot make a safe configuration."""
 
 
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, str(default)))
+
+
+def _events_config(env: str) -> dict:
+    audit_key = os.environ.get("AUDIT_HMAC_KEY")
+    if not audit_key:
+        if env == "production":
+            raise ConfigError("AUDIT_HMAC_KEY must be set when HMS_ENV=production")
+        audit_key = "dev-only-audit-key"
+    return {
+        # Kafka. The defaults are the low-latency values for the local broker (see docs/architecture.md).
+        "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+        "KAFKA_CLIENT_ID": os.environ.get("KAFKA_CLIENT_ID", "hms"),
+        "KAFKA_SECURITY_PROTOCOL": os.environ.get("KAFKA_SECURITY_PROTOCOL"),
+        "KAFKA_SASL_MECHANISM": os.environ.get("KAFKA_SASL_MECHANISM"),
+        "KAFKA_SASL_USERNAME": os.environ.get("KAFKA_SASL_USERNAME"),
+        "KAFKA_SASL_PASSWORD": os.environ.get("KAFKA_SASL_PASSWORD"),
+        "KAFKA_SESSION_TIMEOUT_MS": _int("KAFKA_SESSION_TIMEOUT_MS", 6000),
+        "KAFKA_FETCH_WAIT_MAX_MS": _int("KAFKA_FETCH_WAIT_MAX_MS", 10),
+        "KAFKA_METADATA_REFRESH_MS": _int("KAFKA_METADATA_REFRESH_MS", 1000),
+        "KAFKA_LINGER_MS": _int("KAFKA_LINGER_MS", 0),
+        "KAFKA_MESSAGE_TIMEOUT_MS": _int("KAFKA_MESSAGE_TIMEOUT_MS", 5000),
+        "HMS_EVENTS_TOPIC": os.environ.get("HMS_EVENTS_TOPIC", "hms.events"),
+        "HMS_DLQ_TOPIC": os.environ.get("HMS_DLQ_TOPIC", "hms.events.dlq"),
+        "HMS_EVENTS_PARTITIONS": _int("HMS_EVENTS_PARTITIONS", 6),
+        "KAFKA_REPLICATION_FACTOR": _int("KAFKA_REPLICATION_FACTOR", 1),
+        "HMS_RELAY_IN_PROCESS": _bool("HMS_RELAY_IN_PROCESS", True),
+        "HMS_RELAY_POLL_SECONDS": float(os.environ.get("HMS_RELAY_POLL_SECONDS", "1.0")),
+        "HMS_RELAY_BATCH": _int("HMS_RELAY_BATCH", 500),
+        # Worker
+        "HMS_WORKER_MAX_ATTEMPTS": _int("HMS_WORKER_MAX_ATTEMPTS", 5),
+        "HMS_WORKER_BACKOFF_SECONDS": float(os.environ.get("HMS_WORKER_BACKOFF_SECONDS", "0.5")),
+        "HMS_NOTIFY_MAX_ATTEMPTS": _int("HMS_NOTIFY_MAX_ATTEMPTS", 8),
+        "HMS_NOTIFY_BACKOFF_SECONDS": float(os.environ.get("HMS_NOTIFY_BACKOFF_SECONDS", "2.0")),
+        "HMS_NOTIFY_SENDING_TIMEOUT": float(os.environ.get("HMS_NOTIFY_SENDING_TIMEOUT", "60")),
+        "HMS_HEARTBEAT_SECONDS": float(os.environ.get("HMS_HEARTBEAT_SECONDS", "5")),
+        # Email (Flask-Mail); locally the mailbox started by `make run` listens on 1025.
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER", "127.0.0.1"),
+        "MAIL_PORT": _int("MAIL_PORT", 1025),
+        "MAIL_USE_TLS": _bool("MAIL_USE_TLS", False),
+        "MAIL_USE_SSL": _bool("MAIL_USE_SSL", False),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME"),
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD"),
+        "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "HMS Clinic <no-reply@hms.example.com>"),
+        "MAIL_TIMEOUT_SECONDS": float(os.environ.get("MAIL_TIMEOUT_SECONDS", "10")),
+        "HMS_MAILBOX_DIR": os.environ.get("HMS_MAILBOX_DIR", "var/mailbox"),
+        # SMS gateway (Twilio-compatible). Empty URL: SMS are logged as "not sent: no gateway".
+        "SMS_GATEWAY_URL": os.environ.get("SMS_GATEWAY_URL", ""),
+        "SMS_ACCOUNT_SID": os.environ.get("SMS_ACCOUNT_SID", ""),
+        "SMS_AUTH_TOKEN": os.environ.get("SMS_AUTH_TOKEN", ""),
+        "SMS_FROM_NUMBER": os.environ.get("SMS_FROM_NUMBER", ""),
+        "SMS_TIMEOUT_SECONDS": float(os.environ.get("SMS_TIMEOUT_SECONDS", "10")),
+        # Audit trail
+        "AUDIT_HMAC_KEY": audit_key,
+        "HMS_PUBLIC_URL": os.environ.get("HMS_PUBLIC_URL", "http://127.0.0.1:5000"),
+    }
+
+
 def load_config(overrides: dict | None = None) -> dict:
     env = os.environ.get("HMS_ENV", "development")
     secret = os.environ.get("SECRET_KEY")
@@ -44,6 +103,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     }
+    config.update(_events_config(env))
     if overrides:
         config.update(overrides)
     ZoneInfo(config["HMS_TIMEZONE"])  # fail at start, not on the first page, if the zone is wrong

@@ -10,6 +10,7 @@ from flask.cli import with_appcontext
 from app.accounts.models import Role, Sex
 from app.accounts.services import PatientRegistration, create_user, find_user_by_email, register_patient
 from app.extensions import db
+from app.notifications.services import install_default_templates
 
 seed_cli = click.Group("seed", help="Load data.")
 
@@ -47,6 +48,7 @@ def demo() -> None:
         if find_user_by_email(registration.email) is None:
             register_patient(registration)
         rows.append((Role.PATIENT.label, registration.email, registration.password))
+    install_default_templates()
     db.session.commit()
     click.echo("\nDemo logins (http://127.0.0.1:5000/login):")
     for role, email, password in rows:

@@ -23,3 +23,12 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+
+
+def _mail():
+    from app.notifications.email import HmsMail
+
+    return HmsMail()
+
+
+mail = _mail()

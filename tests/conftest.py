@@ -14,6 +14,8 @@ TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL",
                                    "mysql+pymysql://hms:hms@127.0.0.1:3306/hms_test?charset=utf8mb4")
 os.environ["DATABASE_URL"] = TEST_DATABASE_URL
 os.environ["HMS_ENV"] = "test"
+os.environ["SECRET_KEY"] = "test-secret-key"
+os.environ["AUDIT_HMAC_KEY"] = "test-audit-key"
 
 import sqlalchemy as sa  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
@@ -23,10 +25,15 @@ from app.accounts.models import Role, Sex, User  # noqa: E402
 from app.accounts.passwords import hash_password  # noqa: E402
 from app.accounts.services import PatientRegistration, create_user as create_user_service, register_patient  # noqa: E402
 from app.extensions import db  # noqa: E402
+from devtools.broker import Broker  # noqa: E402
+from devtools.mailbox import Mailbox  # noqa: E402
+from devtools.sms_gateway import SmsGatewayServer  # noqa: E402
 from tests.helpers import Client  # noqa: E402
+from tests.services import WorkerProcess, worker_env  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 DEFAULT_PASSWORD = "correct horse battery"
+APPEND_ONLY = {"audit_log"}
 _serial = count(1)
 
 
@@ -42,13 +49,94 @@ def _reset_database(url: str) -> None:
     server.dispose()
 
 
+class Services:
+    """The real services of one test session, with the settings that point the app and worker at them."""
+
+    def __init__(self, root: Path):
+        self.broker = Broker(log_path=root / "broker.log")
+        self.mailbox_dir = root / "mailbox"
+        self.mailbox = Mailbox(self.mailbox_dir)
+        self.sms = SmsGatewayServer(outbox_dir=root / "sms")
+        self.root = root
+
+    def start(self) -> None:
+        self.broker.start()
+        self.mailbox.start()
+        self.sms.start()
+
+    def stop(self) -> None:
+        self.sms.stop()
+        self.mailbox.stop()
+        self.broker.stop()
+
+    def settings(self) -> dict[str, str]:
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap_servers,
+            "MAIL_PORT": str(self.mailbox.port),
+            "SMS_GATEWAY_URL": self.sms.url,
+            "SMS_ACCOUNT_SID": self.sms.account_sid,
+            "SMS_AUTH_TOKEN": self.sms.auth_token,
+            "SMS_FROM_NUMBER": "+12025550100",
+            "HMS_EVENTS_PARTITIONS": "3",
+            "HMS_RELAY_POLL_SECONDS": "0.5",
+            "HMS_WORKER_BACKOFF_SECONDS": "0.05",
+            "HMS_NOTIFY_BACKOFF_SECONDS": "0.2",
+            "HMS_NOTIFY_SENDING_TIMEOUT": "2",
+            "HMS_HEARTBEAT_SECONDS": "1",
+            "KAFKA_MESSAGE_TIMEOUT_MS": "3000",
+        }
+
+    def restart_broker(self, app) -> None:
+        """tansu keeps everything in memory: a restart loses the topics, so the init step runs again."""
+        from app.events.kafka import create_topics
+
+        self.broker.stop()
+        self.broker = Broker(port=self.broker.port, log_path=self.root / "broker.log")
+        self.broker.start()
+        create_topics(app.config)
+
+
 @pytest.fixture(scope="session")
-def app():
+def services(tmp_path_factory):
+    services = Services(tmp_path_factory.mktemp("services"))
+    services.start()
+    os.environ.update(services.settings())
+    yield services
+    services.stop()
+
+
+@pytest.fixture(scope="session")
+def app(services):
+    from app.events.kafka import create_topics
+
     _reset_database(TEST_DATABASE_URL)
     app = create_app({"TESTING": True, "SERVER_NAME": None})
     with app.app_context():
         upgrade()
-    return app
+    create_topics(app.config)
+    yield app
+    relay = app.extensions.get("hms_relay")
+    if relay is not None:
+        relay.stop()
+
+
+@pytest.fixture(scope="session")
+def worker(app, services, tmp_path_factory):
+    """The worker process (every role), shared by the tests that need one; tests that stop or kill
+    it start it again before they end."""
+    process = WorkerProcess(worker_env(services.settings()), tmp_path_factory.mktemp("worker") / "worker.log")
+    process.start()
+    yield process
+    if process.running():
+        process.terminate()
+
+
+@pytest.fixture
+def mailbox(services):
+    """The mailbox directory, emptied for the test."""
+    for path in services.mailbox_dir.glob("*.eml"):
+        path.unlink()
+    return services.mailbox_dir
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +150,10 @@ def _empty_tables(request):
         with db.engine.begin() as conn:
             conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 0")
             for table in reversed(db.metadata.sorted_tables):
-                conn.execute(table.delete())
+                if table.name in APPEND_ONLY:
+                    conn.exec_driver_sql(f"TRUNCATE TABLE {table.name}")  # triggers refuse DELETE; TRUNCATE is DDL
+                else:
+                    conn.execute(table.delete())
             conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 1")
 
 

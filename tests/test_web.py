@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
 from app import create_app
 from app.accounts.models import Role
@@ -9,12 +10,18 @@ from app.config import ConfigError
 from app.web.security import CONTENT_SECURITY_POLICY
 from tests.helpers import Client, text
 
-ARGUMENTS = {"patient_id": None, "key": "contact", "filename": "css/app.css"}
-
-
 def every_route(app, patient_id: int):
+    from app.extensions import db
+    from app.notifications.models import NotificationTemplate
+    from app.notifications.services import install_default_templates
+
+    with app.app_context():
+        install_default_templates()
+        db.session.commit()
+        template_id = db.session.scalar(sa.select(NotificationTemplate.id).limit(1))
+    arguments = {"patient_id": patient_id, "key": "contact", "filename": "css/app.css", "template_id": template_id}
     for rule in app.url_map.iter_rules():
-        args = {name: (patient_id if name == "patient_id" else ARGUMENTS[name]) for name in rule.arguments}
+        args = {name: arguments[name] for name in rule.arguments}
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             yield method, rule.build(args)[1]
 
@@ -111,9 +118,18 @@ def test_production_refuses_to_start_without_secret_key(monkeypatch):
         create_app()
 
 
+def test_production_refuses_to_start_without_audit_key(monkeypatch):
+    monkeypatch.setenv("HMS_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.delenv("AUDIT_HMAC_KEY", raising=False)
+    with pytest.raises(ConfigError, match="AUDIT_HMAC_KEY"):
+        create_app()
+
+
 def test_production_cookies_are_secure(monkeypatch):
     monkeypatch.setenv("HMS_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    monkeypatch.setenv("AUDIT_HMAC_KEY", "y" * 40)
     app = create_app()
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import SelectChoice
-from wtforms import DateField, EmailField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional, ValidationError
 
 from app.accounts.models import Sex
@@ -67,6 +67,11 @@ class InsuranceFields(FlaskForm):
     def validate_insurance_policy_number(self, field):
         if field.data and not (self.insurance_provider.data or "").strip():
             raise ValidationError("Enter the insurance provider for this policy number.")
+
+
+class NotificationFields(FlaskForm):
+    notify_email = BooleanField("Email messages", description="Appointment updates, bills and account notices.")
+    notify_sms = BooleanField("Text messages (SMS)", description="Sent to your phone number.")
 
 
 class NewPasswordFields(FlaskForm):

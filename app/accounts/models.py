@@ -83,6 +83,8 @@ class PatientProfile(db.Model):
     emergency_contact_phone: Mapped[str] = mapped_column(sa.String(20))
     insurance_provider: Mapped[str | None] = mapped_column(sa.String(120))
     insurance_policy_number: Mapped[str | None] = mapped_column(sa.String(64))
+    notify_email: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    notify_sms: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     user: Mapped[User] = relationship(back_populates="patient")
 

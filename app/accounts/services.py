@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import LoginFailure, PatientProfile, Role, Sex, User
 from app.accounts.passwords import hash_password, needs_rehash, verify_password
+from app.events.outbox import emit
 from app.timeutil import utcnow
 from app.extensions import db
 
@@ -62,6 +63,8 @@ def create_user(*, role: Role, email: str, full_name: str, password: str | None,
             db.session.add(user)
     except IntegrityError:
         raise AccountError("An account with this email already exists.", field="email") from None
+    if role is not Role.PATIENT:
+        emit("user.created", "user", user.id, {"role": role.value, "email": user.email})
     return user
 
 
@@ -93,7 +96,16 @@ def register_patient(reg: PatientRegistration, *, password_hash: str | None = No
         insurance_policy_number=(reg.insurance_policy_number or "").strip() or None,
     )
     db.session.flush()
+    emit("patient.registered", "patient", user.id, {"email": user.email}, patient_id=user.id, actor=actor_of(user))
     return user
+
+
+def actor_of(user: User) -> dict:
+    return {"id": user.id, "role": user.role.value}
+
+
+def _patient_id(user: User) -> int | None:
+    return user.id if user.role is Role.PATIENT else None
 
 
 def _failures_since(column, value: str, since) -> int:
@@ -108,18 +120,29 @@ def authenticate(email: str, password: str, ip: str) -> User | None:
     window = timedelta(minutes=current_app.config["HMS_LOGIN_WINDOW_MINUTES"])
     limit = current_app.config["HMS_LOGIN_MAX_FAILURES"]
     since = utcnow() - window
-    if _failures_since(LoginFailure.email, email, since) >= limit or _failures_since(LoginFailure.ip, ip, since) >= limit:
-        raise LoginThrottled(int(window.total_seconds() // 60))
     user = find_user_by_email(email)
+    aggregate = user.id if user else f"email:{email}"[:64]
+    if _failures_since(LoginFailure.email, email, since) >= limit or _failures_since(LoginFailure.ip, ip, since) >= limit:
+        emit("user.login_throttled", "user", aggregate, {"email": email}, outcome="denied",
+             patient_id=_patient_id(user) if user else None)
+        raise LoginThrottled(int(window.total_seconds() // 60))
     if user is None or not user.active or not verify_password(user.password_hash, password):
         db.session.add(LoginFailure(email=email[:254], ip=ip))
         db.session.execute(sa.delete(LoginFailure).where(LoginFailure.at < since))
+        reason = "unknown email" if user is None else ("inactive account" if not user.active else "wrong password")
+        emit("user.login_failed", "user", aggregate, {"email": email, "reason": reason}, outcome="failure",
+             patient_id=_patient_id(user) if user else None)
         return None
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     db.session.execute(sa.delete(LoginFailure).where(LoginFailure.email == email))
     user.last_login_at = utcnow()
+    emit("user.login_succeeded", "user", user.id, {}, actor=actor_of(user), patient_id=_patient_id(user))
     return user
+
+
+def record_sign_out(user: User) -> None:
+    emit("user.logged_out", "user", user.id, {}, actor=actor_of(user), patient_id=_patient_id(user))
 
 
 def change_email(user: User, new_email: str, current_password: str) -> None:
@@ -129,6 +152,12 @@ def change_email(user: User, new_email: str, current_password: str) -> None:
         raise AccountError("An account with this email already exists.", field="email")
     user.email = normalize_email(new_email)
     db.session.flush()
+
+
+def record_profile_change(user: User, section: str, fields: list[str]) -> None:
+    """Announce a change to a patient's profile (audit, and a security notice to the patient)."""
+    emit("patient.profile_changed", "patient", user.id, {"sections": [section], "fields": fields},
+         patient_id=user.id)
 
 
 def set_password(user: User, password: str) -> None:

@@ -1,17 +1,132 @@
-"""Administration. Doctors, departments, templates and the audit log arrive with their issues."""
+"""Administration: overview, notification templates and log, audit trail."""
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response, abort, flash, request, stream_with_context, url_for
+from flask_login import current_user
 
 from app.accounts.models import Role
 from app.accounts.services import accounts_by_role, recent_accounts
+from app.admin.forms import AuditFilterForm, NotificationFilterForm, TemplateForm
+from app.audit.queries import AuditFilter, csv_rows, known_actions
+from app.events.outbox import emit
+from app.extensions import db
+from app.notifications.catalog import EVENTS
+from app.notifications.models import NotificationTemplate
+from app.notifications.rendering import TemplateProblem
+from app.notifications.services import check_template, notification_log, templates_by_event, update_template
 from app.web.access import guard_blueprint
-from app.web.rendering import render
+from app.web.rendering import redirect_to, render, render_form_errors
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 guard_blueprint(bp, Role.ADMIN)
+
+PER_PAGE = 50
 
 
 @bp.route("/")
 def home():
     return render("admin/home.html", counts=accounts_by_role(), recent=recent_accounts(limit=10))
+
+
+# --- notification templates -----------------------------------------------------------------------
+
+@bp.route("/templates")
+def templates():
+    return render("admin/templates.html", groups=templates_by_event())
+
+
+def _template_or_404(template_id: int) -> NotificationTemplate:
+    template = db.session.get(NotificationTemplate, template_id)
+    if template is None:
+        abort(404)
+    return template
+
+
+def _form_values(form: TemplateForm) -> dict:
+    return {"subject": form.subject.data.strip() if "subject" in form else None,
+            "body_text": form.body_text.data,
+            "body_html": form.body_html.data if "body_html" in form else None}
+
+
+@bp.route("/templates/<int:template_id>", methods=["GET", "POST"])
+def edit_template(template_id: int):
+    template = _template_or_404(template_id)
+    event = EVENTS[template.event_type]
+    form = TemplateForm(obj=template, channel=template.channel)
+    context = {"template": template, "event": event, "form": form}
+    if not form.validate_on_submit():
+        if form.is_submitted():
+            return render_form_errors("admin/template_edit.html", **context)
+        return render("admin/template_edit.html", preview=_preview(event, _form_values(form)), **context)
+    try:
+        update_template(template, active=form.active.data, editor=current_user, **_form_values(form))
+    except TemplateProblem as problem:
+        form[problem.field].errors.append(f"This template does not render: {problem}")
+        return render_form_errors("admin/template_edit.html", **context)
+    db.session.commit()
+    flash(f"Template “{event.title}” ({template.channel.label}) saved.", "success")
+    return redirect_to(url_for("admin.templates"))
+
+
+def _preview(event, values: dict):
+    try:
+        return {"rendered": check_template(event, **values)}
+    except TemplateProblem as problem:
+        return {"error": str(problem), "field": problem.field}
+
+
+@bp.route("/templates/<int:template_id>/preview", methods=["POST"])
+def preview_template(template_id: int):
+    """The sample rendering of what is in the form now (HTMX, as the admin types)."""
+    template = _template_or_404(template_id)
+    form = TemplateForm(channel=template.channel)
+    return render("admin/_template_preview.html", preview=_preview(EVENTS[template.event_type], _form_values(form)),
+                  template=template)
+
+
+# --- notification log -----------------------------------------------------------------------------
+
+@bp.route("/notifications")
+def notifications():
+    form = NotificationFilterForm(request.args)
+    valid = form.validate()
+    query = notification_log(status=form.status.data, channel=form.channel.data,
+                             recipient=form.recipient.data) if valid else notification_log(
+        status=None, channel=None, recipient=None)
+    page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False)
+    return render("admin/notifications.html", fragment="admin/_notifications_table.html", form=form, page=page,
+                  status=200 if valid else 422)
+
+
+# --- audit trail ----------------------------------------------------------------------------------
+
+def _audit_filter(form: AuditFilterForm) -> AuditFilter:
+    return AuditFilter(actor_id=form.actor_id.data, patient_id=form.patient_id.data,
+                       action=(form.action.data or "").strip() or None,
+                       entity_type=(form.entity_type.data or "").strip() or None,
+                       entity_id=(form.entity_id.data or "").strip() or None,
+                       date_from=form.date_from.data, date_to=form.date_to.data)
+
+
+@bp.route("/audit")
+def audit():
+    form = AuditFilterForm(request.args)
+    valid = form.validate()
+    audit_filter = _audit_filter(form) if valid else AuditFilter()
+    page = db.paginate(audit_filter.select(), page=request.args.get("page", 1, type=int), per_page=PER_PAGE,
+                       error_out=False)
+    return render("admin/audit.html", fragment="admin/_audit_table.html", form=form, page=page,
+                  actions=known_actions(), status=200 if valid else 422)
+
+
+@bp.route("/audit.csv")
+def audit_csv():
+    form = AuditFilterForm(request.args)
+    if not form.validate():
+        abort(422)
+    audit_filter = _audit_filter(form)
+    emit("audit.exported", "audit_log", "export", {"filters": audit_filter.as_data()})
+    db.session.commit()
+    response = Response(stream_with_context(csv_rows(audit_filter)), mimetype="text/csv")
+    response.headers["Content-Disposition"] = "attachment; filename=audit.csv"
+    return response

@@ -7,7 +7,8 @@ from flask import Blueprint, flash, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from app.accounts.models import Sex
-from app.accounts.services import AccountError, LoginThrottled, PatientRegistration, authenticate, register_patient
+from app.accounts.services import (AccountError, LoginThrottled, PatientRegistration, authenticate, record_sign_out,
+                                   register_patient)
 from app.auth.forms import LoginForm, SignupForm
 from app.extensions import db
 from app.web.rendering import redirect_to, render, render_form_errors
@@ -55,6 +56,9 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    if current_user.is_authenticated:
+        record_sign_out(current_user)
+        db.session.commit()
     logout_user()
     session.clear()
     flash("You have signed out.", "info")

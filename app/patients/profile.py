@@ -4,10 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from app.accounts.forms import ChangeEmailForm, ContactFields, EmergencyFields, InsuranceFields, PersonalFields
+from app.accounts.forms import (ChangeEmailForm, ContactFields, EmergencyFields, InsuranceFields, NotificationFields,
+                                PersonalFields)
 from app.accounts.models import Sex, User
 from app.accounts.phones import format_phone
-from app.accounts.services import change_email
+from app.accounts.services import change_email, record_profile_change
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class Section:
             value = getattr(owner, name)
             if isinstance(value, Sex):
                 text = value.label
+            elif isinstance(value, bool):
+                text = "Yes" if value else "No"
             elif isinstance(value, date):
                 text = value.strftime("%d %B %Y")
             elif name.endswith("phone"):
@@ -48,9 +51,13 @@ class Section:
         return rows
 
     def save(self, user: User, form) -> None:
+        """Apply the form; when anything changed, announce which fields (never their values)."""
         if self.key == "account":
-            change_email(user, form.email.data, form.current_password.data)
+            if form.email.data.strip().lower() != user.email:
+                change_email(user, form.email.data, form.current_password.data)
+                record_profile_change(user, self.key, ["email"])
             return
+        changed = []
         for name in self.fields:
             value = form[name].data
             if name == "sex":
@@ -58,13 +65,18 @@ class Section:
             elif isinstance(value, str):
                 value = value.strip() or None
             owner = user if hasattr(User, name) else user.patient
-            setattr(owner, name, value)
+            if getattr(owner, name) != value:
+                setattr(owner, name, value)
+                changed.append(name)
+        if changed:
+            record_profile_change(user, self.key, changed)
 
 
 LABELS = {
     "full_name": "Full name", "date_of_birth": "Date of birth", "sex": "Sex", "phone": "Phone",
     "address": "Address", "emergency_contact_name": "Name", "emergency_contact_phone": "Phone",
     "insurance_provider": "Provider", "insurance_policy_number": "Policy number", "email": "Email",
+    "notify_email": "Email messages", "notify_sms": "Text messages (SMS)",
 }
 
 SECTIONS = {s.key: s for s in (
@@ -72,5 +84,6 @@ SECTIONS = {s.key: s for s in (
     Section("contact", "Contact", ContactFields, ("phone", "address")),
     Section("emergency", "Emergency contact", EmergencyFields, ("emergency_contact_name", "emergency_contact_phone")),
     Section("insurance", "Insurance", InsuranceFields, ("insurance_provider", "insurance_policy_number")),
+    Section("notifications", "Notifications", NotificationFields, ("notify_email", "notify_sms")),
     Section("account", "Sign-in email", ChangeEmailForm, ("email", "current_password")),
 )}

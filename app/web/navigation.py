@@ -22,7 +22,10 @@ NAV: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
                    ("My profile", "patients.profile", ("patients.profile_section", "patients.edit_profile_section"))],
     Role.DOCTOR: [("Today", "doctors.home", ())],
     Role.CLERK: [("Billing", "billing.home", ())],
-    Role.ADMIN: [("Overview", "admin.home", ())],
+    Role.ADMIN: [("Overview", "admin.home", ()),
+                 ("Templates", "admin.templates", ("admin.edit_template",)),
+                 ("Notifications", "admin.notifications", ()),
+                 ("Audit log", "admin.audit", ())],
 }
 
 

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms.validators import NumberRange, Optional, ValidationError
+
+from app.accounts.forms import at_most, required
+from app.notifications.models import Channel, DeliveryStatus
+
+ANY = SelectChoice("", "Any")
+
+
+class TemplateForm(FlaskForm):
+    subject = StringField("Subject", validators=[Optional(), at_most(200)])
+    body_text = TextAreaField("Text", validators=[required("the message text"), at_most(5000)],
+                              render_kw={"rows": 8})
+    body_html = TextAreaField("HTML", validators=[Optional(), at_most(20000)], render_kw={"rows": 8},
+                              description="Optional. Variables are escaped; the text version is always sent too.")
+    active = BooleanField("Send this message")
+
+    def __init__(self, *args, channel, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.channel = channel
+        if channel.value == "sms":
+            del self.subject
+            del self.body_html
+
+    def validate_subject(self, field):
+        if not (field.data or "").strip():
+            raise ValidationError("Enter a subject.")
+
+
+class _GetForm(FlaskForm):
+    """Filters travel in the query string; a GET changes nothing, so no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+
+class AuditFilterForm(_GetForm):
+    actor_id = IntegerField("Actor (user id)", validators=[Optional(), NumberRange(min=1, message="A user id is a positive number.")])
+    patient_id = IntegerField("Patient (id)", validators=[Optional(), NumberRange(min=1, message="A patient id is a positive number.")])
+    action = StringField("Action", validators=[Optional(), at_most(64)], render_kw={"list": "audit-actions"})
+    entity_type = StringField("Entity", validators=[Optional(), at_most(32)])
+    entity_id = StringField("Entity id", validators=[Optional(), at_most(64)])
+    date_from = DateField("From", validators=[Optional()])
+    date_to = DateField("To", validators=[Optional()])
+
+    def validate_date_to(self, field):
+        if field.data and self.date_from.data and field.data < self.date_from.data:
+            raise ValidationError("The end date is before the start date.")
+
+
+class NotificationFilterForm(_GetForm):
+    status = SelectField("Status", validators=[Optional()],
+                         choices=[ANY] + [SelectChoice(s.value, s.value.capitalize()) for s in DeliveryStatus])
+    channel = SelectField("Channel", validators=[Optional()],
+                          choices=[ANY] + [SelectChoice(c.value, c.label) for c in Channel])
+    recipient = StringField("Recipient", validators=[Optional(), at_most(254)])

@@ -1,0 +1,243 @@
+"""Notifications: turn an event into messages (in the consumer's transaction), then deliver them.
+
+Recording and delivering are separate steps. The notifications consumer records one row per
+recipient and channel, in the same transaction as the event id it processed, so a redelivered
+event records nothing new. The dispatcher then claims due rows, sends them, and records each
+attempt; a failure is retried with exponential backoff. Email cannot be sent exactly once (SMTP
+has no transaction with our database): a crash between the server's acceptance and our commit
+re-sends that one message, with the same Message-ID, after HMS_NOTIFY_SENDING_TIMEOUT.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from app.accounts.models import Role, User
+from app.extensions import db, mail
+from app.notifications.catalog import EVENTS, NotifyingEvent
+from app.notifications.email import build_message, is_retryable
+from app.notifications.models import Channel, DeliveryStatus, Notification, NotificationTemplate
+from app.notifications.rendering import TemplateProblem, render
+from app.notifications.sms import SmsClient, SmsError, sms_settings_from_config
+from app.events.outbox import emit
+from app.timeutil import format_datetime, utcnow
+
+logger = logging.getLogger("hms.notifications")
+
+SECTION_TITLES = {"personal": "Personal details", "contact": "Contact", "emergency": "Emergency contact",
+                  "insurance": "Insurance", "account": "Sign-in email", "notifications": "Notifications"}
+
+
+# --- templates ------------------------------------------------------------------------------------
+
+def install_default_templates() -> int:
+    """Insert the shipped default of every (event, channel) that has no template yet."""
+    existing = set(db.session.execute(sa.select(NotificationTemplate.event_type, NotificationTemplate.channel)).all())
+    added = 0
+    for event in EVENTS.values():
+        for channel, default in event.defaults.items():
+            if (event.type, channel) not in existing:
+                db.session.add(NotificationTemplate(event_type=event.type, channel=channel, subject=default.subject,
+                                                    body_text=default.body_text, body_html=default.body_html))
+                added += 1
+    db.session.flush()
+    return added
+
+
+def check_template(event: NotifyingEvent, subject: str | None, body_text: str, body_html: str | None):
+    """Render with the event's sample data; raises TemplateProblem when it does not render."""
+    return render(subject, body_text, body_html, event.sample_context())
+
+
+# --- recording ------------------------------------------------------------------------------------
+
+def _context(event: NotifyingEvent, envelope: dict, user: User) -> dict:
+    data = envelope.get("data") or {}
+    context = {"clinic_name": current_app.config["HMS_CLINIC_NAME"], "recipient_name": user.full_name,
+               "site_url": current_app.config["HMS_PUBLIC_URL"]}
+    if event.type == "patient.registered":
+        context["email"] = user.email
+    elif event.type == "patient.profile_changed":
+        context["changed"] = ", ".join(SECTION_TITLES.get(s, s) for s in data.get("sections", []))
+        context["changed_at"] = format_datetime(datetime.fromisoformat(envelope["occurred_at"]))
+    return context
+
+
+def _skip_reason(channel: Channel, user: User) -> str | None:
+    profile = user.patient if user.role is Role.PATIENT else None
+    if channel is Channel.EMAIL:
+        if profile is not None and not profile.notify_email:
+            return "skipped: the patient chose not to receive email"
+        return None
+    if profile is None or not profile.notify_sms:
+        return "skipped: SMS not chosen"
+    if not user.phone:
+        return "skipped: no phone number"
+    if sms_settings_from_config(current_app.config) is None:
+        return "not sent: no gateway"
+    return None
+
+
+def record_deliveries(envelope: dict) -> list[Notification]:
+    """The messages an event asks for, as rows the dispatcher will deliver. The caller commits."""
+    event = EVENTS.get(envelope["type"])
+    if event is None:
+        return []
+    user_id = envelope.get("patient_id") or envelope["aggregate_id"]
+    user = db.session.get(User, int(user_id))
+    if user is None:
+        return []
+    templates = {t.channel: t for t in db.session.scalars(
+        sa.select(NotificationTemplate).where(NotificationTemplate.event_type == event.type,
+                                              NotificationTemplate.active.is_(True)))}
+    context = _context(event, envelope, user)
+    now = utcnow()
+    rows = []
+    for channel in Channel:
+        template = templates.get(channel)
+        if template is None:
+            continue
+        recipient = user.email if channel is Channel.EMAIL else (user.phone or "")
+        row = Notification(event_id=envelope["id"], event_type=event.type, channel=channel, user_id=user.id,
+                           recipient=recipient, body_text="", status=DeliveryStatus.PENDING, next_attempt_at=now)
+        reason = _skip_reason(channel, user)
+        if reason:
+            row.status, row.last_error = DeliveryStatus.SKIPPED, reason
+        else:
+            try:
+                rendered = render(template.subject, template.body_text,
+                                  template.body_html if channel is Channel.EMAIL else None, context)
+                row.subject, row.body_text, row.body_html = rendered.subject, rendered.body_text, rendered.body_html
+            except TemplateProblem as problem:
+                row.status, row.last_error = DeliveryStatus.FAILED, f"template: {problem}"[:500]
+        db.session.add(row)
+        rows.append(row)
+    db.session.flush()
+    return rows
+
+
+# --- delivering -----------------------------------------------------------------------------------
+
+def message_id(notification: Notification) -> str:
+    return f"<{notification.event_id}.{notification.channel.value}.{notification.id}@hms>"
+
+
+def reclaim_stuck() -> int:
+    """Rows left in 'sending' by a process that died: try them again (at-least-once)."""
+    cutoff = utcnow() - timedelta(seconds=current_app.config["HMS_NOTIFY_SENDING_TIMEOUT"])
+    result = db.session.execute(
+        sa.update(Notification).where(Notification.status == DeliveryStatus.SENDING, Notification.updated_at < cutoff)
+        .values(status=DeliveryStatus.PENDING, next_attempt_at=utcnow(), updated_at=utcnow()))
+    db.session.commit()
+    return result.rowcount
+
+
+def _claim(limit: int) -> list[Notification]:
+    rows = list(db.session.scalars(
+        sa.select(Notification)
+        .where(Notification.status == DeliveryStatus.PENDING, Notification.next_attempt_at <= utcnow())
+        .order_by(Notification.next_attempt_at, Notification.id).limit(limit)
+        .with_for_update(skip_locked=True)))
+    for row in rows:
+        row.status = DeliveryStatus.SENDING
+        row.attempts += 1
+    db.session.commit()
+    return rows
+
+
+def _failed(row: Notification, error: Exception | str, retryable: bool) -> None:
+    row.last_error = str(error)[:500] or type(error).__name__
+    max_attempts = current_app.config["HMS_NOTIFY_MAX_ATTEMPTS"]
+    if retryable and row.attempts < max_attempts:
+        delay = current_app.config["HMS_NOTIFY_BACKOFF_SECONDS"] * 2 ** (row.attempts - 1)
+        row.status, row.next_attempt_at = DeliveryStatus.PENDING, utcnow() + timedelta(seconds=min(delay, 600))
+    else:
+        row.status = DeliveryStatus.FAILED
+
+
+def _sent(row: Notification, provider_id: str) -> None:
+    row.status, row.sent_at, row.provider_id, row.last_error = DeliveryStatus.SENT, utcnow(), provider_id, None
+
+
+def _send_emails(rows: list[Notification]) -> None:
+    connection = None
+    try:
+        for row in rows:
+            try:
+                if connection is None:
+                    connection = mail.connect().__enter__()
+                msg_id = message_id(row)
+                connection.send(build_message(recipient=row.recipient, subject=row.subject or "", message_id=msg_id,
+                                              body_text=row.body_text, body_html=row.body_html))
+                _sent(row, msg_id)
+            except Exception as error:  # noqa: BLE001 - every failure is recorded on the row
+                _failed(row, error, is_retryable(error))
+                if connection is not None and is_retryable(error):
+                    connection.__exit__(None, None, None)
+                    connection = None
+            db.session.commit()
+    finally:
+        if connection is not None:
+            connection.__exit__(None, None, None)
+
+
+def _send_sms(rows: list[Notification]) -> None:
+    settings = sms_settings_from_config(current_app.config)
+    client = SmsClient(settings) if settings else None
+    for row in rows:
+        if client is None:
+            row.status, row.last_error = DeliveryStatus.SKIPPED, "not sent: no gateway"
+        else:
+            try:
+                receipt = client.send(row.recipient, row.body_text)
+                _sent(row, receipt.sid)
+            except SmsError as error:
+                _failed(row, error.message, error.retryable)
+        db.session.commit()
+
+
+def dispatch_due(limit: int = 100) -> int:
+    """Deliver the messages that are due; returns how many were attempted."""
+    rows = _claim(limit)
+    _send_emails([r for r in rows if r.channel is Channel.EMAIL])
+    _send_sms([r for r in rows if r.channel is Channel.SMS])
+    return len(rows)
+
+
+def next_due_at() -> datetime | None:
+    return db.session.scalar(sa.select(sa.func.min(Notification.next_attempt_at))
+                             .where(Notification.status == DeliveryStatus.PENDING))
+
+
+# --- administration -------------------------------------------------------------------------------
+
+def templates_by_event() -> list[tuple[NotifyingEvent, list[NotificationTemplate]]]:
+    templates = list(db.session.scalars(sa.select(NotificationTemplate).order_by(NotificationTemplate.event_type,
+                                                                               NotificationTemplate.channel)))
+    return [(event, [t for t in templates if t.event_type == event.type]) for event in EVENTS.values()]
+
+
+def update_template(template: NotificationTemplate, *, subject: str | None, body_text: str, body_html: str | None,
+                    active: bool, editor: User) -> None:
+    """Save an admin's edit; raises TemplateProblem (nothing saved) if it does not render."""
+    event = EVENTS[template.event_type]
+    check_template(event, subject, body_text, body_html)
+    template.subject, template.body_text, template.body_html = subject, body_text, body_html or None
+    template.active, template.updated_by_id = active, editor.id
+    db.session.flush()
+    emit("notification_template.updated", "notification_template", template.id,
+         {"event_type": template.event_type, "channel": template.channel.value, "active": active})
+
+
+def notification_log(*, status: str | None, channel: str | None, recipient: str | None) -> sa.Select:
+    query = sa.select(Notification).order_by(Notification.created_at.desc(), Notification.id.desc())
+    if status:
+        query = query.where(Notification.status == DeliveryStatus(status))
+    if channel:
+        query = query.where(Notification.channel == Channel(channel))
+    if recipient:
+        query = query.where(Notification.recipient.contains(recipient.strip(), autoescape=True))
+    return query

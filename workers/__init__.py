@@ -1,0 +1,1 @@
+"""HMS background worker: one package, one CLI (`python -m workers …`), one role per consumer group."""
