@@ -46,6 +46,7 @@ def test_every_route_carries_the_security_headers(app, client, create_user, crea
     for method, url in routes:
         response = client.http.open(url, method=method)
         response.close()
+        assert response.status_code < 500, f"{method} {url} answered {response.status_code}"
         assert_security_headers(response, f"{method} {url}")
         if not url.startswith("/static/"):
             assert response.headers["Cache-Control"] == "no-store", url

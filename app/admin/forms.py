@@ -11,7 +11,7 @@ ANY = SelectChoice("", "Any")
 
 
 class TemplateForm(FlaskForm):
-    subject = StringField("Subject", validators=[Optional(), at_most(200)])
+    subject = StringField("Subject", validators=[at_most(200)])
     body_text = TextAreaField("Text", validators=[required("the message text"), at_most(5000)],
                               render_kw={"rows": 8})
     body_html = TextAreaField("HTML", validators=[Optional(), at_most(20000)], render_kw={"rows": 8},

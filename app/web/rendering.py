@@ -9,15 +9,15 @@ def is_htmx() -> bool:
     return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
 
 
-def render(template: str, *, fragment: str | None = None, status: int = 200, **context) -> Response:
+def render(template_name: str, /, *, fragment: str | None = None, status: int = 200, **context) -> Response:
     """Render the full page, or only `fragment` (a partial the page includes) when HTMX asks."""
-    name = fragment if fragment and is_htmx() else template
+    name = fragment if fragment and is_htmx() else template_name
     return make_response(render_template(name, **context), status)
 
 
-def render_form_errors(template: str, *, fragment: str | None = None, **context) -> Response:
+def render_form_errors(template_name: str, /, *, fragment: str | None = None, **context) -> Response:
     """A form that did not validate: the same page with messages beside the fields, as 422."""
-    return render(template, fragment=fragment, status=422, **context)
+    return render(template_name, fragment=fragment, status=422, **context)
 
 
 def redirect_to(url: str) -> Response:
@@ -29,7 +29,7 @@ def redirect_to(url: str) -> Response:
     return redirect(url, code=303)
 
 
-def fragment_or_redirect(fragment: str, url: str, *, flash_message: str, **context) -> Response:
+def fragment_or_redirect(fragment: str, url: str, /, *, flash_message: str, **context) -> Response:
     """After a successful POST: HTMX gets the updated fragment in place; a plain browser
     gets the message flashed and a 303 to `url` (post/redirect/get)."""
     if is_htmx():
