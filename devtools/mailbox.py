@@ -36,6 +36,16 @@ def _free_port(host: str) -> int:
         return sock.getsockname()[1]
 
 
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 class _DropLoginDataNotice(logging.Filter):
     """aiosmtpd 1.4.6 logs a deprecation notice of its own on every successful AUTH."""
 
@@ -65,11 +75,12 @@ class _SaveToDirectory:
         content = envelope.original_content or envelope.content or b""
         if isinstance(content, str):
             content = content.encode("utf-8", "surrogateescape")
-        headers = (f"X-Envelope-From: <{envelope.mail_from or ''}>\r\n"
-                   f"X-Envelope-To: {', '.join(f'<{r}>' for r in envelope.rcpt_tos)}\r\n").encode("utf-8")
+        recipients = ",\r\n ".join(f"<{r}>" for r in envelope.rcpt_tos)
+        headers = f"X-Envelope-From: <{envelope.mail_from or ''}>\r\nX-Envelope-To: {recipients}\r\n".encode()
         name = f"{self._arrival_stamp()}-{uuid.uuid4().hex}.eml"
         temporary = self.directory / f".{name}.tmp"
         try:
+            self.directory.mkdir(parents=True, exist_ok=True)
             with open(temporary, "wb") as out:
                 out.write(headers)
                 out.write(content)
@@ -85,16 +96,26 @@ class Mailbox:
         self.directory = Path(directory)
         self.host = host
         self.port = port or _free_port(host)
+        self._handler = _SaveToDirectory(self.directory)
         self._controller: Controller | None = None
 
     def start(self) -> None:
         if self._controller is not None:
             raise RuntimeError(f"mailbox already running on {self.host}:{self.port}")
+        if not _port_is_free(self.host, self.port):
+            raise OSError(f"port {self.port} on {self.host} is already in use")
         self.directory.mkdir(parents=True, exist_ok=True)
-        controller = Controller(_SaveToDirectory(self.directory), hostname=self.host, port=self.port,
+        controller = Controller(self._handler, hostname=self.host, port=self.port,
                                 server_hostname="localhost", authenticator=_accept_any_login,
                                 auth_require_tls=False)
-        controller.start()
+        try:
+            controller.start()
+        except BaseException:
+            # aiosmtpd 1.4.6 leaves its event loop open when the server fails to start.
+            controller.stop(no_assert=True)
+            if not controller.loop.is_closed():
+                controller.loop.close()
+            raise
         self._controller = controller
 
     def stop(self) -> None:
@@ -114,34 +135,39 @@ class Mailbox:
         self.stop()
 
 
-def _parse(path: Path) -> EmailMessage:
-    with open(path, "rb") as file:
-        return email.message_from_binary_file(file, policy=email.policy.default)  # type: ignore[return-value]
+def _parse(path: Path) -> EmailMessage | None:
+    """The message, or None if someone deleted the file meanwhile."""
+    try:
+        with open(path, "rb") as file:
+            return email.message_from_binary_file(file, policy=email.policy.default)  # type: ignore[return-value]
+    except FileNotFoundError:
+        return None
 
 
 def read_mailbox(directory: Path) -> list[EmailMessage]:
     """Every stored message, oldest first."""
-    return [_parse(path) for path in sorted(Path(directory).glob("*.eml"))]
+    return [m for m in map(_parse, sorted(Path(directory).glob("*.eml"))) if m is not None]
 
 
 def wait_for_messages(directory: Path, count: int, timeout: float = 10.0,
                       predicate: Callable[[EmailMessage], bool] | None = None) -> list[EmailMessage]:
     """The stored messages (oldest first) matching `predicate`, once there are at least `count` of them."""
     directory = Path(directory)
-    parsed: dict[Path, EmailMessage] = {}
+    parsed: dict[Path, EmailMessage | None] = {}
     deadline = time.monotonic() + timeout
     while True:
-        paths = sorted(directory.glob("*.eml")) if directory.is_dir() else []
+        paths = sorted(directory.glob("*.eml"))
         for path in paths:
             if path not in parsed:
                 parsed[path] = _parse(path)
-        matching = [parsed[path] for path in paths if predicate is None or predicate(parsed[path])]
+        stored = [m for m in (parsed[path] for path in paths) if m is not None]
+        matching = [m for m in stored if predicate is None or predicate(m)]
         if len(matching) >= count:
             return matching
         if time.monotonic() >= deadline:
             what = "messages" if predicate is None else "messages matching the predicate"
             raise TimeoutError(f"expected at least {count} {what} in {directory} within {timeout} s; "
-                               f"found {len(matching)} (of {len(paths)} stored)")
+                               f"found {len(matching)} (of {len(stored)} stored)")
         time.sleep(_POLL_SECONDS)
 
 
@@ -156,7 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda signum, _: signalled.append(signum))
     mailbox = Mailbox(args.directory, args.host, args.port)
-    mailbox.start()
+    try:
+        mailbox.start()
+    except OSError as error:
+        print(f"mailbox did not start: {error}", file=sys.stderr)
+        return 1
     try:
         print(f"mailbox listening on smtp://{mailbox.host}:{mailbox.port}, keeping messages in {mailbox.directory}",
               flush=True)

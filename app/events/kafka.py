@@ -29,6 +29,8 @@ def producer_settings(config: Mapping) -> dict:
         **_common(config),
         "enable.idempotence": True,
         "acks": "all",
+        # Topics come from the init step only; a producer must not create one with the broker's defaults.
+        "allow.auto.create.topics": False,
         "linger.ms": config["KAFKA_LINGER_MS"],
         "message.timeout.ms": config["KAFKA_MESSAGE_TIMEOUT_MS"],
     }

@@ -171,6 +171,10 @@ class OutboxRelay:
             producer.poll(0)
         # Every message gets a definitive report within message.timeout.ms.
         producer.flush(self.app.config["KAFKA_MESSAGE_TIMEOUT_MS"] / 1000 + 5)
+        if failed and not delivered:
+            # A broker that lost its state (a restart of the in-memory one) no longer knows this idempotent
+            # producer's id, and librdkafka retries with it forever: start again with a new producer.
+            self._producer = None
         return delivered, failed
 
     def _record(self, delivered: list[int], failed: dict[int, str]) -> None:
