@@ -1,7 +1,8 @@
 """`flask seed demo`: demo accounts for a developer's machine. Safe to run again."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
+from decimal import Decimal
 
 import click
 from flask import current_app
@@ -9,8 +10,11 @@ from flask.cli import with_appcontext
 
 from app.accounts.models import Role, Sex
 from app.accounts.services import PatientRegistration, create_user, find_user_by_email, register_patient
+from app.clinic.models import DoctorProfile
+from app.clinic.services import departments, get_doctor, save_department
 from app.extensions import db
 from app.notifications.services import install_default_templates
+from app.scheduling.services import add_window
 
 seed_cli = click.Group("seed", help="Load data.")
 
@@ -33,6 +37,37 @@ PATIENTS = [
 ]
 
 
+DEPARTMENTS = ["Cardiology", "General Practice", "Pediatrics"]
+PRACTICE = {
+    # email: (specialty, licence, fee, departments, bio, weekly windows (weekday, start, end, minutes, department))
+    "amara.okafor@example.com": ("Cardiologist", "MD-100231", Decimal("180.00"), ["Cardiology", "General Practice"],
+                                 "Heart rhythm and blood pressure; fifteen years at the clinic.",
+                                 [(0, "09:00", "12:00", 30, "Cardiology"), (2, "13:00", "17:00", 30, "Cardiology"),
+                                  (4, "09:00", "12:00", 20, "General Practice")]),
+    "lukas.weber@example.com": ("Pediatrician", "MD-100877", Decimal("120.00"), ["Pediatrics"],
+                                "Children from birth to sixteen; vaccinations and development checks.",
+                                [(1, "08:30", "12:30", 20, "Pediatrics"), (3, "14:00", "18:00", 20, "Pediatrics")]),
+}
+
+
+def _seed_practice() -> None:
+    by_name = {d.name: d for d in departments()}
+    for name in DEPARTMENTS:
+        if name not in by_name:
+            by_name[name] = save_department(None, name=name, description=None)
+    for email, (specialty, licence, fee, names, bio, windows) in PRACTICE.items():
+        user = find_user_by_email(email)
+        if user is None or get_doctor(user.id) is not None:
+            continue
+        profile = DoctorProfile(user_id=user.id, user=user, specialty=specialty, licence_number=licence,
+                                consultation_fee=fee, bio=bio, departments=[by_name[n] for n in names])
+        db.session.add(profile)
+        db.session.flush()
+        for weekday, start, end, minutes, department in windows:
+            add_window(profile, department_id=by_name[department].id, weekday=weekday,
+                       start=time.fromisoformat(start), end=time.fromisoformat(end), slot_minutes=minutes)
+
+
 @seed_cli.command("demo")
 @with_appcontext
 def demo() -> None:
@@ -48,6 +83,7 @@ def demo() -> None:
         if find_user_by_email(registration.email) is None:
             register_patient(registration)
         rows.append((Role.PATIENT.label, registration.email, registration.password))
+    _seed_practice()
     install_default_templates()
     db.session.commit()
     click.echo("\nDemo logins (http://127.0.0.1:5000/login):")

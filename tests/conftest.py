@@ -271,3 +271,38 @@ def browser_type_launch_args(browser_type_launch_args):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def create_department(app):
+    from app.clinic.services import save_department
+
+    def make(name: str | None = None) -> int:
+        with app.app_context():
+            department = save_department(None, name=name or f"Department {next(_serial)}", description=None)
+            db.session.commit()
+            return department.id
+
+    return make
+
+
+@pytest.fixture
+def create_doctor(app, create_user, create_department):
+    """Factory: an active doctor with a profile (and a password), in the given departments."""
+    from decimal import Decimal
+
+    from app.clinic.models import Department, DoctorProfile
+
+    def make(*, full_name: str | None = None, specialty: str = "General practitioner",
+             department_ids: list[int] | None = None, fee: str = "100.00", **user_fields) -> User:
+        user = create_user(Role.DOCTOR, full_name=full_name, **user_fields)
+        ids = department_ids or [create_department()]
+        with app.app_context():
+            profile = DoctorProfile(user_id=user.id, specialty=specialty, licence_number=f"LIC-{user.id}-{next(_serial)}",
+                                    consultation_fee=Decimal(fee))
+            profile.departments = list(db.session.scalars(sa.select(Department).where(Department.id.in_(ids))))
+            db.session.add(profile)
+            db.session.commit()
+        return user
+
+    return make

@@ -181,3 +181,19 @@ def test_while_the_broker_is_down_rows_wait_and_go_out_when_it_returns(app, serv
     wait_until(lambda: all(r.published_at for r in outbox_rows(app)), timeout=30,
                message="the waiting events to be published after the broker returned")
     assert read_topic(app, 1, key=str(patient.id))
+
+
+def test_a_published_password_link_is_scrubbed_from_the_outbox(app, create_user):
+    from app.accounts.models import Role, User
+    from app.accounts.tokens import issue_password_token
+
+    user = create_user(Role.CLERK)
+    with app.app_context():
+        issue_password_token(db.session.get(User, user.id), "reset")
+        db.session.commit()
+    OutboxRelay(app).drain()
+    [row] = [r for r in outbox_rows(app) if r.type == "user.password_link_issued"]
+    assert row.published_at is not None
+    assert "link" not in row.envelope["data"] and row.envelope["data"]["purpose"] == "reset"
+    [published] = [e for e in read_topic(app, 2, key=str(user.id)) if e["type"] == "user.password_link_issued"]
+    assert published["data"]["link"].startswith("http")  # the worker still receives it

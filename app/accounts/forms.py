@@ -23,6 +23,11 @@ def at_most(n: int) -> Length:
     return Length(max=n, message=f"Use at most {n} characters.")
 
 
+def choices(pairs) -> list[SelectChoice]:
+    """(value, label) pairs as WTForms choices."""
+    return [SelectChoice(value, label) for value, label in pairs]
+
+
 def email_field(label: str = "Email") -> EmailField:
     return EmailField(label, validators=[required("your email address"), at_most(254),
                                          Email(message="Enter a valid email address, like name@example.com.")],

@@ -130,3 +130,6 @@ def audit_csv():
     response = Response(stream_with_context(csv_rows(audit_filter)), mimetype="text/csv")
     response.headers["Content-Disposition"] = "attachment; filename=audit.csv"
     return response
+
+
+from app.admin import clinic  # noqa: E402,F401  (registers the department and doctor routes on bp)

@@ -44,6 +44,9 @@ def append(envelope: dict) -> AuditEntry:
     """Add the event as the next row of the chain; the caller commits."""
     head = _lock_head()
     actor = envelope.get("actor") or {}
+    details = dict(envelope.get("data") or {})
+    if envelope["type"] == "user.password_link_issued":
+        details.pop("link", None)  # a live single-use secret; the trail records that a link was sent, not the link
     entry = AuditEntry(
         seq=head.seq + 1,
         event_id=envelope["id"],
@@ -57,7 +60,7 @@ def append(envelope: dict) -> AuditEntry:
         patient_id=envelope.get("patient_id"),
         source_ip=envelope.get("source_ip"),
         outcome=envelope.get("outcome") or "success",
-        details=envelope.get("data") or {},
+        details=details,
         prev_hash=head.hash,
     )
     entry.hash = link_hash(head.hash, entry)

@@ -25,3 +25,14 @@ class SignupForm(PersonalFields, ContactFields, EmergencyFields, InsuranceFields
     def validate_email(self, field):
         if field.data and email_taken(field.data):
             raise ValidationError("An account with this email already exists. Sign in instead.")
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = email_field()
+
+
+class SetPasswordForm(NewPasswordFields):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.password.label.text = "New password"
+        self.password_confirm.label.text = "New password again"

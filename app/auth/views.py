@@ -1,4 +1,4 @@
-"""Sign up, sign in, sign out."""
+"""Sign up, sign in, sign out; set a password through an emailed link."""
 from __future__ import annotations
 
 from urllib.parse import urlsplit
@@ -9,7 +9,8 @@ from flask_login import current_user, login_user, logout_user
 from app.accounts.models import Sex
 from app.accounts.services import (AccountError, LoginThrottled, PatientRegistration, authenticate, record_sign_out,
                                    register_patient)
-from app.auth.forms import LoginForm, SignupForm
+from app.accounts.tokens import TokenProblem, check_password_token, request_password_reset, use_password_token
+from app.auth.forms import ForgotPasswordForm, LoginForm, SetPasswordForm, SignupForm
 from app.extensions import db
 from app.web.rendering import redirect_to, render, render_form_errors
 
@@ -90,3 +91,49 @@ def signup():
     db.session.commit()
     flash(f"Welcome, {user.full_name}. Your account is ready.", "success")
     return redirect_to(url_for("patients.home"))
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+def forgot_password():
+    form = ForgotPasswordForm()
+    if not form.validate_on_submit():
+        if form.is_submitted():
+            return render_form_errors("auth/forgot_password.html", form=form)
+        form.email.data = form.email.data or request.args.get("email", "")[:254]
+        return render("auth/forgot_password.html", form=form)
+    request_password_reset(form.email.data)
+    db.session.commit()
+    # The same answer whether or not the address has an account.
+    return render("auth/forgot_password.html", form=form, sent=True)
+
+
+LINK_PROBLEM_STATUS = {"expired": 410, "used": 410, "unknown": 404}
+
+
+def _link_problem(problem: TokenProblem):
+    return render("auth/password_link_problem.html", reason=problem.reason, email=problem.email,
+                  status=LINK_PROBLEM_STATUS[problem.reason])
+
+
+@bp.route("/password/<token>", methods=["GET", "POST"])
+def use_password_link(token: str):
+    try:
+        link = check_password_token(token)
+    except TokenProblem as problem:
+        return _link_problem(problem)
+    form = SetPasswordForm()
+    if not form.validate_on_submit():
+        if form.is_submitted():
+            return render_form_errors("auth/set_password.html", form=form, purpose=link.purpose)
+        return render("auth/set_password.html", form=form, purpose=link.purpose)
+    try:
+        use_password_token(token, form.password.data)
+    except TokenProblem as problem:  # the link was used meanwhile, from another tab or device
+        db.session.rollback()
+        return _link_problem(problem)
+    except AccountError as error:
+        getattr(form, error.field).errors.append(str(error))
+        return render_form_errors("auth/set_password.html", form=form, purpose=link.purpose)
+    db.session.commit()
+    flash("Your password is set. Sign in with it.", "success")
+    return redirect_to(url_for("auth.login"))

@@ -24,6 +24,8 @@ from app.timeutil import utcnow
 
 logger = logging.getLogger("hms.relay")
 
+SECRET_BEARING = ("user.password_link_issued",)
+
 
 @dataclass
 class DrainResult:
@@ -182,6 +184,10 @@ class OutboxRelay:
             if delivered:
                 conn.execute(sa.update(OutboxEvent).where(OutboxEvent.seq.in_(delivered))
                              .values(published_at=utcnow()))
+                # Once published, an event's secret (a live set-password link) has no reason to stay here.
+                conn.execute(sa.update(OutboxEvent)
+                             .where(OutboxEvent.seq.in_(delivered), OutboxEvent.type.in_(SECRET_BEARING))
+                             .values(envelope=sa.func.json_remove(OutboxEvent.envelope, "$.data.link")))
             for seq, error in failed.items():
                 conn.execute(sa.update(OutboxEvent).where(OutboxEvent.seq == seq)
                              .values(attempts=OutboxEvent.attempts + 1, last_error=error))

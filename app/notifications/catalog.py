@@ -30,6 +30,8 @@ class NotifyingEvent:
     variables: dict[str, str]
     sample: dict
     defaults: dict[Channel, Default] = field(default_factory=dict)
+    # Account-security messages (password links) go by email whatever the patient chose.
+    essential: bool = False
 
     @property
     def all_variables(self) -> dict[str, str]:
@@ -79,6 +81,29 @@ EVENTS: dict[str, NotifyingEvent] = {e.type: e for e in (
             ),
             Channel.SMS: Default(body_text="{{ clinic_name }}: your profile ({{ changed }}) was changed on"
                                            " {{ changed_at }}. Not you? Call the clinic."),
+        },
+    ),
+    NotifyingEvent(
+        type="user.password_link_issued",
+        title="Password link (new account or reset)",
+        variables={"link": "The single-use link to choose a password",
+                   "expires_at": "When the link stops working, in the clinic's time zone",
+                   "purpose_text": "What the link is for: “set up your account” or “reset your password”"},
+        sample={"link": "https://clinic.example.com/password/sample-link", "expires_at": "26 Nov 2026, 09:30 EST",
+                "purpose_text": "reset your password"},
+        essential=True,
+        defaults={
+            Channel.EMAIL: Default(
+                subject="Your {{ clinic_name }} password link",
+                body_text=("Dear {{ recipient_name }},\n\nUse this link to {{ purpose_text }} at {{ clinic_name }}:"
+                           "\n\n{{ link }}\n\nThe link works once and until {{ expires_at }}. If you were not"
+                           " expecting this message, ignore it: nothing changes until the link is used.\n\n"
+                           "{{ clinic_name }}"),
+                body_html=("<p>Dear {{ recipient_name }},</p><p>Use this link to {{ purpose_text }} at"
+                           " {{ clinic_name }}:</p><p><a href=\"{{ link }}\">{{ link }}</a></p><p>The link works"
+                           " once and until {{ expires_at }}. If you were not expecting this message, ignore it:"
+                           " nothing changes until the link is used.</p><p>{{ clinic_name }}</p>"),
+            ),
         },
     ),
 )}

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from app.accounts.models import Role, User
+from app.accounts.tokens import PURPOSES as PASSWORD_LINK_PURPOSES
 from app.extensions import db, mail
 from app.notifications.catalog import EVENTS, NotifyingEvent
 from app.notifications.email import build_message, is_retryable
@@ -63,13 +64,17 @@ def _context(event: NotifyingEvent, envelope: dict, user: User) -> dict:
     elif event.type == "patient.profile_changed":
         context["changed"] = ", ".join(SECTION_TITLES.get(s, s) for s in data.get("sections", []))
         context["changed_at"] = format_datetime(datetime.fromisoformat(envelope["occurred_at"]))
+    elif event.type == "user.password_link_issued":
+        context["link"] = data["link"]
+        context["expires_at"] = format_datetime(datetime.fromisoformat(data["expires_at"]))
+        context["purpose_text"] = PASSWORD_LINK_PURPOSES.get(data.get("purpose"), "set your password")
     return context
 
 
-def _skip_reason(channel: Channel, user: User) -> str | None:
+def _skip_reason(event: NotifyingEvent, channel: Channel, user: User) -> str | None:
     profile = user.patient if user.role is Role.PATIENT else None
     if channel is Channel.EMAIL:
-        if profile is not None and not profile.notify_email:
+        if profile is not None and not profile.notify_email and not event.essential:
             return "skipped: the patient chose not to receive email"
         return None
     if profile is None or not profile.notify_sms:
@@ -103,7 +108,7 @@ def record_deliveries(envelope: dict) -> list[Notification]:
         recipient = user.email if channel is Channel.EMAIL else (user.phone or "")
         row = Notification(event_id=envelope["id"], event_type=event.type, channel=channel, user_id=user.id,
                            recipient=recipient, body_text="", status=DeliveryStatus.PENDING, next_attempt_at=now)
-        reason = _skip_reason(channel, user)
+        reason = _skip_reason(event, channel, user)
         if reason:
             row.status, row.last_error = DeliveryStatus.SKIPPED, reason
         else:

@@ -19,10 +19,15 @@ class NavItem:
 # role -> (label, endpoint, endpoints that also highlight the item)
 NAV: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
     Role.PATIENT: [("Home", "patients.home", ()),
+                   ("Find a doctor", "directory.index", ("directory.doctor",)),
                    ("My profile", "patients.profile", ("patients.profile_section", "patients.edit_profile_section"))],
-    Role.DOCTOR: [("Today", "doctors.home", ())],
+    Role.DOCTOR: [("Today", "doctors.home", ()),
+                  ("Availability", "doctors.availability", ()),
+                  ("My profile", "doctors.profile", ())],
     Role.CLERK: [("Billing", "billing.home", ())],
     Role.ADMIN: [("Overview", "admin.home", ()),
+                 ("Doctors", "admin.doctors", ("admin.new_doctor", "admin.doctor_detail", "admin.edit_doctor")),
+                 ("Departments", "admin.departments_page", ("admin.edit_department",)),
                  ("Templates", "admin.templates", ("admin.edit_template",)),
                  ("Notifications", "admin.notifications", ()),
                  ("Audit log", "admin.audit", ())],
