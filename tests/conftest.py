@@ -306,3 +306,13 @@ def create_doctor(app, create_user, create_department):
         return user
 
     return make
+
+
+@pytest.fixture
+def default_templates(app):
+    """The shipped notification templates (the database starts empty in every test)."""
+    from app.notifications.services import install_default_templates
+
+    with app.app_context():
+        install_default_templates()
+        db.session.commit()
