@@ -42,6 +42,8 @@ def _events_config(env: str) -> dict:
         "KAFKA_METADATA_REFRESH_MS": _int("KAFKA_METADATA_REFRESH_MS", 1000),
         "KAFKA_LINGER_MS": _int("KAFKA_LINGER_MS", 0),
         "KAFKA_MESSAGE_TIMEOUT_MS": _int("KAFKA_MESSAGE_TIMEOUT_MS", 5000),
+        "HMS_CONSUMER_GROUP_PREFIX": os.environ.get("HMS_CONSUMER_GROUP_PREFIX", "hms"),
+        "KAFKA_AUTO_OFFSET_RESET": os.environ.get("KAFKA_AUTO_OFFSET_RESET", "earliest"),
         "HMS_EVENTS_TOPIC": os.environ.get("HMS_EVENTS_TOPIC", "hms.events"),
         "HMS_DLQ_TOPIC": os.environ.get("HMS_DLQ_TOPIC", "hms.events.dlq"),
         "HMS_EVENTS_PARTITIONS": _int("HMS_EVENTS_PARTITIONS", 6),

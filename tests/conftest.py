@@ -120,11 +120,35 @@ def app(services):
         relay.stop()
 
 
-@pytest.fixture(scope="session")
-def worker(app, services, tmp_path_factory):
-    """The worker process (every role), shared by the tests that need one; tests that stop or kill
-    it start it again before they end."""
-    process = WorkerProcess(worker_env(services.settings()), tmp_path_factory.mktemp("worker") / "worker.log")
+def _start_groups_at_the_end(config, prefix: str) -> None:
+    """Commit the current end of the topic as the new groups' positions, so the worker's consumers
+    begin exactly there (no race with a lazily resolved "latest")."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from app.events.kafka import consumer_settings
+
+    topic = config["HMS_EVENTS_TOPIC"]
+    for role in ("notifications", "audit"):
+        consumer = Consumer(consumer_settings(config, f"{prefix}-{role}"))
+        try:
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            ends = [TopicPartition(topic, p, consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])
+                    for p in partitions]
+            consumer.commit(offsets=ends, asynchronous=False)
+        finally:
+            consumer.close()
+
+
+@pytest.fixture
+def worker(app, services, tmp_path):
+    """A worker process (every role) for this test alone: its consumer groups are new and start at the
+    end of the topic, so it sees only what this test does, and it is running before the test acts."""
+    import uuid
+
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    _start_groups_at_the_end(app.config, prefix)
+    env = worker_env({**services.settings(), "HMS_CONSUMER_GROUP_PREFIX": prefix})
+    process = WorkerProcess(env, tmp_path / "worker.log")
     process.start()
     yield process
     if process.running():

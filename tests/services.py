@@ -34,10 +34,17 @@ class WorkerProcess:
         self.process: subprocess.Popen | None = None
         self._log = None
 
-    def start(self) -> None:
+    def start(self, wait: bool = True) -> None:
+        """Start the worker; with `wait`, return once both consumers hold their partitions."""
+        self._starts = getattr(self, "_starts", 0) + 1
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()/kill()
         self.process = subprocess.Popen([sys.executable, "-m", "workers", "run"], cwd=ROOT, env=self.env,
                                         stdout=self._log, stderr=subprocess.STDOUT)
+        if wait:
+            wait_until(lambda: all(self.log().count(f"{role}: assigned partitions") >= self._starts
+                                   for role in ("audit", "notifications")) or not self.running(),
+                       timeout=60, interval=0.1, message="the worker's consumers to join their groups")
+            assert self.running(), self.log()[-3000:]
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None

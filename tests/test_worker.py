@@ -176,7 +176,7 @@ def test_smtp_outage_is_retried_until_the_mail_is_delivered(app, worker, service
 def test_health_reports_each_role_alive_with_its_lag(app, worker):
     wait_until(lambda: _roles_alive(app), timeout=30, message="every role's heartbeat")
     result = subprocess.run([sys.executable, "-m", "workers", "health"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=60)
+                            timeout=60, env=worker.env)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     for role in ("relay", "notifications", "audit", "dispatcher"):
@@ -195,14 +195,11 @@ def test_health_says_down_when_no_worker_runs(app, worker):
     from app.events.models import WorkerHeartbeat
 
     worker.terminate()
-    try:
-        with app.app_context():
-            db.session.execute(sa.delete(WorkerHeartbeat))
-            db.session.commit()
-        result = subprocess.run([sys.executable, "-m", "workers", "health"], cwd=ROOT, capture_output=True,
-                                text=True, timeout=60)
-    finally:
-        worker.start()
+    with app.app_context():
+        db.session.execute(sa.delete(WorkerHeartbeat))
+        db.session.commit()
+    result = subprocess.run([sys.executable, "-m", "workers", "health"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60, env=worker.env)
     assert result.returncode == 1
     assert "audit          DOWN" in result.stdout
 
@@ -211,7 +208,6 @@ def test_sigterm_finishes_and_exits_cleanly(app, worker):
     wait_until(lambda: _roles_alive(app), timeout=30, message="the worker to be up")
     assert worker.terminate(timeout=30) == 0
     assert "finishing the current events" in worker.log()
-    worker.start()
 
 
 def test_killed_worker_loses_and_repeats_nothing_across_a_stream_of_1000_events(app, worker, create_patient, mailbox):
@@ -232,7 +228,7 @@ def test_killed_worker_loses_and_repeats_nothing_across_a_stream_of_1000_events(
     producer.start()
     wait_until(lambda: count(app, AuditEntry) >= 200, timeout=60, message="the first 200 events")
     worker.kill()
-    worker.start()
+    worker.start(wait=False)  # the same groups: it resumes from the offsets committed before the kill
     producer.join(120)
     assert len(ids) == total
     mine_audited = AuditEntry.event_id.in_(ids)

@@ -18,7 +18,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer
 from flask import Flask
 from sqlalchemy.exc import IntegrityError
 
-from app.events.kafka import consumer_settings, producer_settings
+from app.events.kafka import consumer_settings, group_name, producer_settings
 from app.events.models import ProcessedEvent
 from app.extensions import db
 from workers.heartbeat import Heartbeat
@@ -61,7 +61,7 @@ class EventConsumer:
         self.heartbeat = Heartbeat(app, role)
 
     def run(self) -> None:
-        consumer = Consumer(consumer_settings(self.config, f"hms-{self.role}"))
+        consumer = Consumer(consumer_settings(self.config, group_name(self.config, self.role)))
         dead_letters = Producer(producer_settings(self.config))
         consumer.subscribe([self.config["HMS_EVENTS_TOPIC"]], on_assign=self._assigned, on_revoke=self._revoked)
         logger.info("%s: consuming %s", self.role, self.config["HMS_EVENTS_TOPIC"])

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from confluent_kafka import Consumer, TopicPartition
 from flask import Flask
 
-from app.events.kafka import consumer_settings
+from app.events.kafka import consumer_settings, group_name
 from app.events.models import WorkerHeartbeat
 from app.extensions import db
 from app.timeutil import utcnow
@@ -58,6 +58,6 @@ def check(app: Flask) -> list[RoleHealth]:
         beat = beats.get(role)
         alive = beat is not None and utcnow() - beat.beat_at <= stale_after
         last = f"{int((utcnow() - beat.beat_at).total_seconds())} s ago" if beat else "never"
-        lag = consumer_lag(app, f"hms-{role}") if role in CONSUMER_ROLES else None
+        lag = consumer_lag(app, group_name(app.config, role)) if role in CONSUMER_ROLES else None
         report.append(RoleHealth(role, alive, last, lag))
     return report

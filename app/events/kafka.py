@@ -24,6 +24,10 @@ def _common(config: Mapping) -> dict:
     return settings
 
 
+def group_name(config: Mapping, role: str) -> str:
+    return f"{config['HMS_CONSUMER_GROUP_PREFIX']}-{role}"
+
+
 def producer_settings(config: Mapping) -> dict:
     return {
         **_common(config),
@@ -41,7 +45,7 @@ def consumer_settings(config: Mapping, group: str) -> dict:
         **_common(config),
         "group.id": group,
         "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
+        "auto.offset.reset": config["KAFKA_AUTO_OFFSET_RESET"],
         "session.timeout.ms": config["KAFKA_SESSION_TIMEOUT_MS"],
         "fetch.wait.max.ms": config["KAFKA_FETCH_WAIT_MAX_MS"],
         "topic.metadata.refresh.interval.ms": config["KAFKA_METADATA_REFRESH_MS"],
