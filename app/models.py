@@ -5,3 +5,4 @@ from app.events.models import OutboxEvent, ProcessedEvent, WorkerHeartbeat  # no
 from app.notifications.models import Notification, NotificationTemplate  # noqa: F401
 from app.clinic.models import Department, DoctorProfile  # noqa: F401
 from app.scheduling.models import Unavailability, WeeklyAvailability  # noqa: F401
+from app.appointments.models import Appointment, ReminderSent, StatusChange  # noqa: F401
