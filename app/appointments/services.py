@@ -20,7 +20,7 @@ from app.appointments.models import ACTIVE, Appointment, Status, StatusChange
 from app.clinic.models import DoctorProfile
 from app.events.outbox import emit
 from app.extensions import db
-from app.scheduling.slots import Slot, free_slots
+from app.scheduling.slots import NEXT_FREE_LOOKAHEAD_DAYS, Slot, free_slots, next_free_slot
 from app.timeutil import clinic_zone, utcnow
 
 
@@ -74,14 +74,17 @@ def can_patient_change(appointment: Appointment, now: datetime | None = None) ->
 
 # --- slots --------------------------------------------------------------------------------------------
 
-def busy_intervals(doctor_ids: list[int], start: datetime, end: datetime, *,
-                   excluding: int | None = None) -> dict[int, list[tuple[datetime, datetime]]]:
-    """Active appointments of these doctors overlapping [start, end), in one query."""
+def busy_intervals(doctor_ids: list[int], start: datetime, end: datetime, *, excluding: int | None = None,
+                   locking: bool = False) -> dict[int, list[tuple[datetime, datetime]]]:
+    """Active appointments of these doctors overlapping [start, end), in one query. `locking` reads the
+    latest committed rows (a plain read may see the transaction's older snapshot)."""
     query = sa.select(Appointment.doctor_id, Appointment.starts_at, Appointment.ends_at).where(
         Appointment.doctor_id.in_(doctor_ids), Appointment.active.is_(True),
         Appointment.starts_at < end, Appointment.ends_at > start)
     if excluding is not None:
         query = query.where(Appointment.id != excluding)
+    if locking:
+        query = query.with_for_update(read=True)
     busy: dict[int, list[tuple[datetime, datetime]]] = {}
     for doctor_id, starts_at, ends_at in db.session.execute(query):
         busy.setdefault(doctor_id, []).append((starts_at, ends_at))
@@ -95,15 +98,23 @@ def _utc_bounds(start: date, end: date) -> tuple[datetime, datetime]:
 
 
 def bookable_slots(doctor_ids: list[int], start: date, end: date, *, department_id: int | None = None,
-                   now: datetime | None = None, excluding: int | None = None) -> dict[int, list[Slot]]:
+                   now: datetime | None = None, excluding: int | None = None,
+                   locking: bool = False) -> dict[int, list[Slot]]:
     """Free slots minus booked appointments, within the booking horizon (three queries in all)."""
     horizon_end = (now or utcnow()).astimezone(clinic_zone()).date() + timedelta(days=_config("HMS_BOOKING_HORIZON_DAYS"))
     end = min(end, horizon_end)
     if end < start:
         return {doctor_id: [] for doctor_id in doctor_ids}
     lo, hi = _utc_bounds(start, end)
-    busy = busy_intervals(doctor_ids, lo, hi, excluding=excluding)
+    busy = busy_intervals(doctor_ids, lo, hi, excluding=excluding, locking=locking)
     return free_slots(doctor_ids, start, end, now=now, busy=busy, department_id=department_id)
+
+
+def next_bookable_slot(doctor_ids: list[int], *, department_id: int | None = None) -> dict[int, Slot | None]:
+    """Each doctor's first bookable slot in the next weeks (three queries in all)."""
+    now = utcnow()
+    busy = busy_intervals(doctor_ids, now, now + timedelta(days=NEXT_FREE_LOOKAHEAD_DAYS + 1))
+    return next_free_slot(doctor_ids, now=now, busy=busy, department_id=department_id)
 
 
 def nearest_slots(doctor_id: int, around: datetime, *, department_id: int | None = None, count: int = 3,
@@ -134,14 +145,16 @@ def _check_slot(doctor_id: int, department_id: int, starts_at: datetime, *, pati
     if starts_at.astimezone(clinic_zone()).date() > now.astimezone(clinic_zone()).date() + timedelta(days=horizon):
         raise BookingError(f"Appointments can be booked up to {horizon} days ahead.", "horizon")
     day = starts_at.astimezone(clinic_zone()).date()
-    slots = bookable_slots([doctor_id], day, day, department_id=department_id, now=now, excluding=excluding)[doctor_id]
+    slots = bookable_slots([doctor_id], day, day, department_id=department_id, now=now, excluding=excluding,
+                           locking=True)[doctor_id]
     slot = next((s for s in slots if s.start == starts_at), None)
     if slot is None:
         raise BookingError("That slot was just taken or is no longer available.", "slot_taken",
                            nearest_slots(doctor_id, starts_at, department_id=department_id, excluding=excluding))
     overlapping = db.session.scalar(sa.select(Appointment.id).where(
         Appointment.patient_id == patient_id, Appointment.active.is_(True), Appointment.starts_at < slot.end,
-        Appointment.ends_at > slot.start, *([Appointment.id != excluding] if excluding else [])).limit(1))
+        Appointment.ends_at > slot.start, *([Appointment.id != excluding] if excluding else []))
+        .limit(1).with_for_update(read=True))
     if overlapping is not None:
         raise BookingError("You already have an appointment at that time.", "patient_overlap")
     return slot
@@ -161,16 +174,17 @@ def _event_data(appointment: Appointment, **extra) -> dict:
             "ends_at": appointment.ends_at.isoformat(), "status": appointment.status.value, **extra}
 
 
-def _flush_or_taken(appointment: Appointment) -> None:
+def _save_or_taken(apply, *, doctor_id: int, department_id: int, starts_at: datetime) -> None:
+    """Make the change inside a savepoint: if a unique key refuses it, only the savepoint is lost."""
     try:
         with db.session.begin_nested():
+            apply()
             db.session.flush()
     except IntegrityError as error:
         if "patient_slot" in str(error.orig):
             raise BookingError("You already have an appointment at that time.", "patient_overlap") from None
         raise BookingError("That slot was just taken.", "slot_taken",
-                           nearest_slots(appointment.doctor_id, appointment.starts_at,
-                                         department_id=appointment.department_id)) from None
+                           nearest_slots(doctor_id, starts_at, department_id=department_id)) from None
 
 
 def book(patient: User, *, doctor_id: int, department_id: int, starts_at: datetime, reason: str) -> Appointment:
@@ -179,9 +193,12 @@ def book(patient: User, *, doctor_id: int, department_id: int, starts_at: dateti
     slot = _check_slot(doctor_id, department_id, starts_at, patient_id=patient.id)
     appointment = Appointment(patient_id=patient.id, doctor_id=doctor_id, department_id=department_id,
                               starts_at=slot.start, ends_at=slot.end, reason=reason.strip())
-    _record(appointment, None, Status.REQUESTED, patient.id)
-    db.session.add(appointment)
-    _flush_or_taken(appointment)
+
+    def insert() -> None:
+        db.session.add(appointment)
+        _record(appointment, None, Status.REQUESTED, patient.id)
+
+    _save_or_taken(insert, doctor_id=doctor_id, department_id=department_id, starts_at=slot.start)
     emit("appointment.requested", "appointment", appointment.id, _event_data(appointment, reason=appointment.reason),
          patient_id=patient.id)
     return appointment
@@ -197,9 +214,13 @@ def reschedule(appointment: Appointment, actor: User, *, starts_at: datetime) ->
     slot = _check_slot(appointment.doctor_id, appointment.department_id, starts_at,
                        patient_id=appointment.patient_id, excluding=appointment.id)
     previous = appointment.starts_at
-    appointment.starts_at, appointment.ends_at = slot.start, slot.end
-    _record(appointment, appointment.status, Status.REQUESTED, actor.id, "rescheduled")
-    _flush_or_taken(appointment)
+
+    def move() -> None:
+        appointment.starts_at, appointment.ends_at = slot.start, slot.end
+        _record(appointment, appointment.status, Status.REQUESTED, actor.id, "rescheduled")
+
+    _save_or_taken(move, doctor_id=appointment.doctor_id, department_id=appointment.department_id,
+                   starts_at=slot.start)
     emit("appointment.rescheduled", "appointment", appointment.id,
          _event_data(appointment, previous_starts_at=previous.isoformat()), patient_id=appointment.patient_id)
     return appointment
