@@ -41,7 +41,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def _port_is_free(host: str, port: int) -> bool:
+def port_is_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -74,7 +74,7 @@ class Broker:
     def start(self, timeout: float = 30) -> None:
         if self.is_running():
             raise RuntimeError(f"broker already running on {self.bootstrap_servers}")
-        if not _port_is_free(self.host, self.port):
+        if not port_is_free(self.host, self.port):
             raise OSError(f"port {self.port} on {self.host} is already in use")
         url = f"tcp://{self.bootstrap_servers}"
         if self.log_path is not None:

@@ -13,7 +13,6 @@ import email.policy
 import logging
 import os
 import signal
-import socket
 import sys
 import time
 import uuid
@@ -27,23 +26,9 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 
+from devtools.broker import free_port, port_is_free
+
 _POLL_SECONDS = 0.02
-
-
-def _free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def _port_is_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-        return True
 
 
 class _DropLoginDataNotice(logging.Filter):
@@ -95,14 +80,14 @@ class Mailbox:
     def __init__(self, directory: Path, host: str = "127.0.0.1", port: int = 0) -> None:
         self.directory = Path(directory)
         self.host = host
-        self.port = port or _free_port(host)
+        self.port = port or free_port(host)
         self._handler = _SaveToDirectory(self.directory)
         self._controller: Controller | None = None
 
     def start(self) -> None:
         if self._controller is not None:
             raise RuntimeError(f"mailbox already running on {self.host}:{self.port}")
-        if not _port_is_free(self.host, self.port):
+        if not port_is_free(self.host, self.port):
             raise OSError(f"port {self.port} on {self.host} is already in use")
         self.directory.mkdir(parents=True, exist_ok=True)
         controller = Controller(self._handler, hostname=self.host, port=self.port,
