@@ -53,6 +53,7 @@ def _events_config(env: str) -> dict:
         "HMS_RELAY_BATCH": _int("HMS_RELAY_BATCH", 500),
         # Worker
         "HMS_WORKER_MAX_ATTEMPTS": _int("HMS_WORKER_MAX_ATTEMPTS", 5),
+        "HMS_WORKER_BATCH_SIZE": _int("HMS_WORKER_BATCH_SIZE", 200),
         "HMS_WORKER_BACKOFF_SECONDS": float(os.environ.get("HMS_WORKER_BACKOFF_SECONDS", "0.5")),
         "HMS_NOTIFY_MAX_ATTEMPTS": _int("HMS_NOTIFY_MAX_ATTEMPTS", 8),
         "HMS_NOTIFY_BACKOFF_SECONDS": float(os.environ.get("HMS_NOTIFY_BACKOFF_SECONDS", "2.0")),

@@ -210,7 +210,8 @@ def appointment_in(app, doctor, patient, status: Status, hours_ahead: float = 72
 def test_every_transition_is_allowed_or_refused_by_the_table(app, doctor, create_patient, create_user, source,
                                                              target):
     patient = create_patient()
-    appointment_id = appointment_in(app, doctor, patient, source)
+    # A no-show is possible only after the start; every other change is tried on a visit in three days.
+    appointment_id = appointment_in(app, doctor, patient, source, hours_ahead=-1 if target is Status.NO_SHOW else 72)
     rule = TRANSITIONS.get((source, target))
     actor_id = (patient.id if rule and "patient" in rule.roles else
                 doctor.id if rule and "doctor" in rule.roles else doctor.id)
@@ -239,6 +240,13 @@ def test_the_wrong_person_cannot_make_a_change(app, doctor, create_patient):
         appointment = db.session.get(Appointment, appointment_id)
         with pytest.raises(TransitionError, match="You cannot make this change."):
             transition(appointment, Status.CONFIRMED, db.session.get(User, patient.id))
+
+
+def test_a_no_show_only_after_the_start(app, doctor, create_patient):
+    appointment_id = appointment_in(app, doctor, create_patient(), Status.CONFIRMED, hours_ahead=1)
+    with app.app_context():
+        with pytest.raises(TransitionError, match="only after the appointment's start"):
+            transition(db.session.get(Appointment, appointment_id), Status.NO_SHOW, db.session.get(User, doctor.id))
 
 
 @pytest.mark.parametrize("target", [Status.DECLINED, Status.CANCELLED_BY_CLINIC])

@@ -1,7 +1,8 @@
 """The consumer loop shared by every event-handling role.
 
 A handler's effect and the id of the event it processed commit in one transaction; the Kafka offset
-is committed only after that. A redelivered event finds its id already processed and changes
+is committed only after that. Messages are taken in batches and a batch is applied in one transaction
+(one commit, one offset commit); if anything in it fails, its messages are applied one by one. A redelivered event finds its id already processed and changes
 nothing. An event that keeps failing goes to the dead-letter topic with its origin, and the
 partition keeps flowing.
 """
@@ -14,7 +15,8 @@ import time
 import uuid
 from collections.abc import Callable
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer
+import sqlalchemy as sa
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 from flask import Flask
 from sqlalchemy.exc import IntegrityError
 
@@ -26,6 +28,15 @@ from workers.heartbeat import Heartbeat
 logger = logging.getLogger("hms.worker")
 
 REQUIRED_FIELDS = ("id", "type", "occurred_at", "aggregate_type", "aggregate_id")
+
+
+def _next_offsets(messages: list[Message]) -> list[TopicPartition]:
+    """The offset after the last message of each partition in the batch."""
+    last: dict[tuple[str, int], int] = {}
+    for message in messages:
+        key = (message.topic(), message.partition())
+        last[key] = max(last.get(key, -1), message.offset())
+    return [TopicPartition(topic, partition, offset + 1) for (topic, partition), offset in last.items()]
 
 
 class MalformedEvent(ValueError):
@@ -71,15 +82,13 @@ class EventConsumer:
         try:
             while not self.stop.is_set() or (self.heartbeat.assigned is None and time.monotonic() < join_deadline):
                 self.heartbeat.maybe_beat()
-                message = consumer.poll(0.2)
-                if message is None:
-                    continue
-                if message.error():
-                    if message.error().code() != KafkaError._PARTITION_EOF:
+                messages = consumer.consume(self.config["HMS_WORKER_BATCH_SIZE"], timeout=0.2)
+                for message in messages:
+                    if message.error() and message.error().code() != KafkaError._PARTITION_EOF:
                         logger.warning("%s: %s", self.role, message.error())
-                    continue
-                if self.process(message, dead_letters):
-                    consumer.commit(message=message, asynchronous=False)
+                messages = [m for m in messages if not m.error()]
+                if messages and self.process_batch(messages, dead_letters):
+                    consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
         finally:
             consumer.close()
             dead_letters.flush(10)
@@ -91,6 +100,51 @@ class EventConsumer:
 
     def _revoked(self, consumer: Consumer, partitions: list) -> None:
         logger.info("%s: partitions revoked %s", self.role, sorted(p.partition for p in partitions))
+
+    def process_batch(self, messages: list[Message], dead_letters: Producer) -> bool:
+        """Apply a batch in one transaction; if anything in it fails, apply the messages one by one
+        (with retries and dead letters). True when every offset of the batch may be committed."""
+        parsed: list[dict] = []
+        for message in messages:
+            try:
+                parsed.append(parse_envelope(message.value()))
+            except MalformedEvent:
+                break
+        else:
+            try:
+                applied = self.apply_many(parsed)
+            except Exception as error:  # noqa: BLE001 - isolate the failing event below
+                logger.info("%s: batch of %d failed (%s); applying one by one", self.role, len(parsed), error)
+            else:
+                for _ in range(applied):
+                    self.heartbeat.processed(True)
+                if applied and self.after_commit:
+                    self.after_commit()
+                return True
+        return all(self.process(message, dead_letters) for message in messages)
+
+    def apply_many(self, envelopes: list[dict]) -> int:
+        """The batch's new events and their effects in one transaction; returns how many were new."""
+        with self.app.app_context():
+            try:
+                ids = [e["id"] for e in envelopes]
+                done = set(db.session.scalars(sa.select(ProcessedEvent.event_id).where(
+                    ProcessedEvent.consumer == self.role, ProcessedEvent.event_id.in_(ids))))
+                fresh = []
+                for envelope in envelopes:
+                    if envelope["id"] not in done:
+                        done.add(envelope["id"])
+                        fresh.append(envelope)
+                for envelope in fresh:
+                    db.session.add(ProcessedEvent(consumer=self.role, event_id=envelope["id"]))
+                    self.handler(envelope)
+                db.session.commit()
+                return len(fresh)
+            except BaseException:
+                db.session.rollback()
+                raise
+            finally:
+                db.session.remove()
 
     def process(self, message: Message, dead_letters: Producer) -> bool:
         """Apply the message; True when its offset may be committed."""

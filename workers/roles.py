@@ -16,6 +16,7 @@ from app.notifications.services import dispatch_due, next_due_at, reclaim_stuck,
 from app.timeutil import utcnow
 from workers.consumer import EventConsumer
 from workers.heartbeat import Heartbeat
+from workers.scheduler import scheduler_role
 
 logger = logging.getLogger("hms.worker")
 
@@ -23,7 +24,7 @@ CONSUMER_ROLES = ("notifications", "audit")
 
 
 def relay_role(app: Flask, stop: threading.Event) -> None:
-    OutboxRelay(app).run_forever(stop, on_tick=Heartbeat(app, "relay").maybe_beat)
+    OutboxRelay(app, lock_wait=0).run_forever(stop, on_tick=Heartbeat(app, "relay").maybe_beat)
 
 
 def audit_role(app: Flask, stop: threading.Event) -> None:
@@ -73,4 +74,5 @@ ROLES: dict[str, Callable[[Flask, threading.Event], None]] = {
     "relay": relay_role,
     "notifications": notifications_role,
     "audit": audit_role,
+    "scheduler": scheduler_role,
 }

@@ -26,7 +26,7 @@ class Status(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return {"checked_in": "Checked in", "cancelled_by_patient": "Cancelled by you",
+        return {"checked_in": "Checked in", "cancelled_by_patient": "Cancelled by the patient",
                 "cancelled_by_clinic": "Cancelled by the clinic", "no_show": "No-show"}.get(
             self.value, self.value.capitalize())
 

@@ -168,7 +168,7 @@ def _record(appointment: Appointment, from_status: Status | None, to_status: Sta
                                 actor_id=actor_id, reason=reason, starts_at=appointment.starts_at))
 
 
-def _event_data(appointment: Appointment, **extra) -> dict:
+def event_data(appointment: Appointment, **extra) -> dict:
     return {"doctor_id": appointment.doctor_id, "patient_id": appointment.patient_id,
             "department_id": appointment.department_id, "starts_at": appointment.starts_at.isoformat(),
             "ends_at": appointment.ends_at.isoformat(), "status": appointment.status.value, **extra}
@@ -199,7 +199,7 @@ def book(patient: User, *, doctor_id: int, department_id: int, starts_at: dateti
         _record(appointment, None, Status.REQUESTED, patient.id)
 
     _save_or_taken(insert, doctor_id=doctor_id, department_id=department_id, starts_at=slot.start)
-    emit("appointment.requested", "appointment", appointment.id, _event_data(appointment, reason=appointment.reason),
+    emit("appointment.requested", "appointment", appointment.id, event_data(appointment, reason=appointment.reason),
          patient_id=patient.id)
     return appointment
 
@@ -222,12 +222,14 @@ def reschedule(appointment: Appointment, actor: User, *, starts_at: datetime) ->
     _save_or_taken(move, doctor_id=appointment.doctor_id, department_id=appointment.department_id,
                    starts_at=slot.start)
     emit("appointment.rescheduled", "appointment", appointment.id,
-         _event_data(appointment, previous_starts_at=previous.isoformat()), patient_id=appointment.patient_id)
+         event_data(appointment, previous_starts_at=previous.isoformat()), patient_id=appointment.patient_id)
     return appointment
 
 
-def transition(appointment: Appointment, to: Status, actor: User | None, *, reason: str | None = None) -> None:
+def transition(appointment: Appointment, to: Status, actor: User | None, *, reason: str | None = None,
+               now: datetime | None = None) -> None:
     """Change the status if the rules allow it for this actor (None = the system's sweep)."""
+    now = now or utcnow()
     rule = TRANSITIONS.get((appointment.status, to))
     role = actor.role.value if actor is not None else "system"
     if rule is None:
@@ -237,13 +239,15 @@ def transition(appointment: Appointment, to: Status, actor: User | None, *, reas
         raise TransitionError("You cannot make this change.")
     if rule.reason_required and not (reason or "").strip():
         raise TransitionError("Give a reason; the patient will see it.")
-    if to is Status.CANCELLED_BY_PATIENT and not can_patient_change(appointment):
+    if to is Status.CANCELLED_BY_PATIENT and not can_patient_change(appointment, now):
         raise TransitionError("It is too late to cancel online. Please call the clinic.")
+    if to is Status.NO_SHOW and now < appointment.starts_at:
+        raise TransitionError("A patient can be marked as a no-show only after the appointment's start.")
     reason = (reason or "").strip() or None
     _record(appointment, appointment.status, to, actor.id if actor else None, reason)
     appointment.status_reason = reason
     db.session.flush()
-    emit(f"appointment.{rule.event}", "appointment", appointment.id, _event_data(appointment, reason=reason),
+    emit(f"appointment.{rule.event}", "appointment", appointment.id, event_data(appointment, reason=reason),
          patient_id=appointment.patient_id,
          actor=None if actor is None else {"id": actor.id, "role": actor.role.value})
 

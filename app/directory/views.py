@@ -6,10 +6,10 @@ from datetime import timedelta
 from flask import Blueprint, abort, request
 
 from app.accounts.forms import choices
+from app.appointments.services import bookable_slots, next_bookable_slot
 from app.clinic.forms import DoctorSearchForm
 from app.clinic.services import departments, doctors_query, get_doctor
 from app.extensions import db
-from app.scheduling.slots import free_slots, next_free_slot
 from app.timeutil import clinic_today
 from app.web.rendering import render
 
@@ -28,7 +28,7 @@ def index():
     department_id = int(form.department.data) if valid and form.department.data else None
     query = doctors_query(search=form.q.data if valid else None, department_id=department_id, active=True)
     page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False)
-    next_slots = next_free_slot([doctor.user_id for doctor in page.items], department_id=department_id)
+    next_slots = next_bookable_slot([doctor.user_id for doctor in page.items], department_id=department_id)
     return render("directory/index.html", fragment="directory/_results.html", form=form, page=page,
                   next_slots=next_slots, status=200 if valid else 422)
 
@@ -39,7 +39,7 @@ def doctor(doctor_id: int):
     if profile is None or not profile.user.active:
         abort(404)
     today = clinic_today()
-    slots = free_slots([doctor_id], today, today + timedelta(days=13))[doctor_id]
+    slots = bookable_slots([doctor_id], today, today + timedelta(days=13))[doctor_id]
     by_day: dict = {}
     for slot in slots:
         by_day.setdefault(slot.local_start().date(), []).append(slot)

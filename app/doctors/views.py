@@ -16,7 +16,7 @@ from app.scheduling.forms import UnavailabilityForm, WindowForm
 from app.scheduling.models import Unavailability, UnavailabilityKind, WeeklyAvailability
 from app.scheduling.services import (ScheduleError, add_unavailability, add_window, delete_unavailability,
                                      delete_window, leave, local_range, windows)
-from app.scheduling.slots import free_slots
+from app.appointments.services import bookable_slots
 from app.timeutil import clinic_today
 from app.web.access import guard_blueprint
 from app.web.rendering import redirect_to, render, render_form_errors
@@ -30,11 +30,6 @@ def _my_profile() -> DoctorProfile:
     if profile is None:
         abort(404, description="Your doctor profile is not set up yet: ask an administrator to complete it.")
     return profile
-
-
-@bp.route("/")
-def home():
-    return render("doctors/home.html", doctor=current_user, profile=get_doctor(current_user.id))
 
 
 @bp.route("/profile", methods=["GET", "POST"])
@@ -57,7 +52,7 @@ def _availability_page(doctor: DoctorProfile, *, window_form=None, leave_form=No
     leave_form = leave_form or UnavailabilityForm()
     today = clinic_today()
     days = current_app.config["HMS_SLOT_PREVIEW_DAYS"]
-    slots = free_slots([doctor.user_id], today, today + timedelta(days=days - 1))[doctor.user_id]
+    slots = bookable_slots([doctor.user_id], today, today + timedelta(days=days - 1))[doctor.user_id]
     by_day: dict = {}
     for slot in slots:
         by_day.setdefault(slot.local_start().date(), []).append(slot)
@@ -131,3 +126,6 @@ def remove_leave(entry_id: int):
     db.session.commit()
     flash("Time off removed.", "success")
     return redirect_to(url_for("doctors.availability"))
+
+
+from app.doctors import appointments  # noqa: E402,F401  (the schedule: home, list and actions)

@@ -35,8 +35,12 @@ class DrainResult:
 
 
 class OutboxRelay:
-    def __init__(self, app: Flask):
+    def __init__(self, app: Flask, *, lock_wait: float = 2.0):
+        """`lock_wait`: how long to wait for a relay that is already draining. The web processes' relays
+        wait a little (that relay may miss rows committed at its very end); the worker's polling relay
+        does not wait at all: whoever holds the lock is publishing already."""
         self.app = app
+        self.lock_wait = lock_wait
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -100,10 +104,11 @@ class OutboxRelay:
     def drain(self) -> DrainResult:
         """Publish every unpublished row, in batches, while holding the relay lock."""
         result = DrainResult()
+        self._producer_instance()  # connect before taking the lock: a first connection can take 0.5 s
         with self.app.app_context():
             with db.engine.connect() as lock_conn:
-                # Wait a little for a relay that is already draining: it may miss our rows at its end.
-                if not lock_conn.scalar(sa.text("SELECT GET_LOCK(:name, 2)"), {"name": self._lock_name()}):
+                if not lock_conn.scalar(sa.text("SELECT GET_LOCK(:name, :wait)"),
+                                        {"name": self._lock_name(), "wait": self.lock_wait}):
                     return result
                 try:
                     while not self._stop.is_set():

@@ -6,6 +6,7 @@ install-templates`, run by `make run`) and never overwrite an edited template.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from app.notifications.models import Channel
 
@@ -32,6 +33,9 @@ class NotifyingEvent:
     defaults: dict[Channel, Default] = field(default_factory=dict)
     # Account-security messages (password links) go by email whatever the patient chose.
     essential: bool = False
+    # Who receives it: "patient" = the envelope's patient_id (or the patient/user the event is about),
+    # "doctor" = data["doctor_id"]. Staff receive email only.
+    audience: Literal["patient", "doctor"] = "patient"
 
     @property
     def all_variables(self) -> dict[str, str]:
@@ -107,3 +111,168 @@ EVENTS: dict[str, NotifyingEvent] = {e.type: e for e in (
         },
     ),
 )}
+
+
+# --- appointments ---------------------------------------------------------------------------------
+
+APPOINTMENT_VARIABLES = {
+    "doctor_name": "The doctor's full name",
+    "patient_name": "The patient's full name",
+    "department": "The department of the visit",
+    "appointment_time": "When the visit starts, in the clinic's time zone, e.g. “Wed 25 Nov 2026, 09:30 EST”",
+    "appointment_url": "Address of the appointment on the HMS website",
+}
+APPOINTMENT_SAMPLE = {
+    "doctor_name": "Dr. Amara Okafor", "patient_name": "Maria Garcia", "department": "Cardiology",
+    "appointment_time": "Wed 25 Nov 2026, 09:30 EST",
+    "appointment_url": "https://clinic.example.com/patient/appointments/42",
+}
+
+
+def _appointment_event(type: str, title: str, defaults: dict[Channel, Default], *, variables: dict | None = None,
+                       sample: dict | None = None,
+                       audience: Literal["patient", "doctor"] = "patient") -> NotifyingEvent:
+    return NotifyingEvent(type=type, title=title, variables={**APPOINTMENT_VARIABLES, **(variables or {})},
+                          sample={**APPOINTMENT_SAMPLE, **(sample or {})}, defaults=defaults, audience=audience)
+
+
+_SIGNATURE_TEXT = "\n\n{{ clinic_name }}"
+_SIGNATURE_HTML = "<p>{{ clinic_name }}</p>"
+_LINK_HTML = "<a href=\"{{ appointment_url }}\">{{ appointment_url }}</a>"
+
+APPOINTMENT_EVENTS = (
+    _appointment_event(
+        "appointment.requested", "Appointment requested (to the doctor)",
+        variables={"reason": "The reason for the visit, as the patient gave it"},
+        sample={"reason": "Follow-up on my blood pressure", "recipient_name": "Dr. Amara Okafor",
+                "appointment_url": "https://clinic.example.com/doctor/appointments"},
+        audience="doctor",
+        defaults={
+            # Staff receive email only, so this event has no SMS template.
+            Channel.EMAIL: Default(
+                subject="Appointment request: {{ patient_name }}, {{ appointment_time }}",
+                body_text=("Dear {{ recipient_name }},\n\n{{ patient_name }} asks for an appointment with you on"
+                           " {{ appointment_time }} ({{ department }}).\n\nReason for the visit: {{ reason }}\n\n"
+                           "Please confirm or decline the request: {{ appointment_url }}" + _SIGNATURE_TEXT),
+                body_html=("<p>Dear {{ recipient_name }},</p><p>{{ patient_name }} asks for an appointment with you on"
+                           " <strong>{{ appointment_time }}</strong> ({{ department }}).</p><p>Reason for the visit:"
+                           " {{ reason }}</p><p>Please confirm or decline the request: " + _LINK_HTML + "</p>"
+                           + _SIGNATURE_HTML),
+            ),
+        },
+    ),
+    _appointment_event(
+        "appointment.confirmed", "Appointment confirmed",
+        defaults={
+            Channel.EMAIL: Default(
+                subject="Your appointment on {{ appointment_time }} is confirmed",
+                body_text=("Dear {{ recipient_name }},\n\n{{ doctor_name }} confirmed your appointment on"
+                           " {{ appointment_time }} ({{ department }}).\n\nIf you cannot come, please cancel or"
+                           " reschedule so another patient can have the time: {{ appointment_url }}" + _SIGNATURE_TEXT),
+                body_html=("<p>Dear {{ recipient_name }},</p><p>{{ doctor_name }} confirmed your appointment on"
+                           " <strong>{{ appointment_time }}</strong> ({{ department }}).</p><p>If you cannot come,"
+                           " please cancel or reschedule so another patient can have the time: " + _LINK_HTML
+                           + "</p>" + _SIGNATURE_HTML),
+            ),
+            Channel.SMS: Default(body_text="{{ clinic_name }}: your visit with {{ doctor_name }} on"
+                                           " {{ appointment_time }} is confirmed. {{ appointment_url }}"),
+        },
+    ),
+    _appointment_event(
+        "appointment.declined", "Appointment request declined",
+        variables={"reason": "Why the clinic declined the request"},
+        sample={"reason": "Dr. Okafor is away that week; please choose another time."},
+        defaults={
+            Channel.EMAIL: Default(
+                subject="Your appointment request for {{ appointment_time }} was declined",
+                body_text=("Dear {{ recipient_name }},\n\n{{ doctor_name }} cannot accept your request for"
+                           " {{ appointment_time }} ({{ department }}).\n\nReason: {{ reason }}\n\nYou can book"
+                           " another time at {{ site_url }}." + _SIGNATURE_TEXT),
+                body_html=("<p>Dear {{ recipient_name }},</p><p>{{ doctor_name }} cannot accept your request for"
+                           " <strong>{{ appointment_time }}</strong> ({{ department }}).</p><p>Reason: {{ reason }}</p>"
+                           "<p>You can book another time at <a href=\"{{ site_url }}\">{{ site_url }}</a>.</p>"
+                           + _SIGNATURE_HTML),
+            ),
+            Channel.SMS: Default(body_text="{{ clinic_name }}: your request for {{ appointment_time }} was declined."
+                                           " Reason: {{ reason }} Book another time: {{ site_url }}"),
+        },
+    ),
+    _appointment_event(
+        "appointment.rescheduled", "Appointment moved to another time",
+        variables={"previous_time": "When the visit was before, in the clinic's time zone"},
+        sample={"previous_time": "Tue 24 Nov 2026, 14:00 EST"},
+        defaults={
+            Channel.EMAIL: Default(
+                subject="Your appointment moved to {{ appointment_time }}",
+                body_text=("Dear {{ recipient_name }},\n\nYour appointment with {{ doctor_name }} ({{ department }})"
+                           " moved from {{ previous_time }} to {{ appointment_time }}. The doctor confirms the new"
+                           " time; we will let you know.\n\nYour appointment: {{ appointment_url }}" + _SIGNATURE_TEXT),
+                body_html=("<p>Dear {{ recipient_name }},</p><p>Your appointment with {{ doctor_name }}"
+                           " ({{ department }}) moved from {{ previous_time }} to <strong>{{ appointment_time }}"
+                           "</strong>. The doctor confirms the new time; we will let you know.</p><p>Your appointment: "
+                           + _LINK_HTML + "</p>" + _SIGNATURE_HTML),
+            ),
+            Channel.SMS: Default(body_text="{{ clinic_name }}: your visit with {{ doctor_name }} moved from"
+                                           " {{ previous_time }} to {{ appointment_time }}, to be confirmed."),
+        },
+    ),
+    _appointment_event(
+        "appointment.cancelled", "Appointment cancelled",
+        variables={"reason": "Why the clinic cancelled (empty when the patient cancelled)",
+                   "cancelled_by": "Who cancelled: “you” or “the clinic”"},
+        sample={"reason": "Dr. Okafor is unwell.", "cancelled_by": "the clinic"},
+        defaults={
+            Channel.EMAIL: Default(
+                subject="Your appointment on {{ appointment_time }} is cancelled",
+                body_text=("Dear {{ recipient_name }},\n\nYour appointment with {{ doctor_name }} on"
+                           " {{ appointment_time }} ({{ department }}) was cancelled by {{ cancelled_by }}."
+                           "{% if reason %}\n\nReason: {{ reason }}{% endif %}\n\nYou can book another time at"
+                           " {{ site_url }}." + _SIGNATURE_TEXT),
+                body_html=("<p>Dear {{ recipient_name }},</p><p>Your appointment with {{ doctor_name }} on"
+                           " <strong>{{ appointment_time }}</strong> ({{ department }}) was cancelled by"
+                           " {{ cancelled_by }}.</p>{% if reason %}<p>Reason: {{ reason }}</p>{% endif %}<p>You can"
+                           " book another time at <a href=\"{{ site_url }}\">{{ site_url }}</a>.</p>"
+                           + _SIGNATURE_HTML),
+            ),
+            Channel.SMS: Default(body_text="{{ clinic_name }}: your visit with {{ doctor_name }} on"
+                                           " {{ appointment_time }} is cancelled."
+                                           "{% if reason %} {{ reason }}{% endif %}"),
+        },
+    ),
+    _appointment_event(
+        "appointment.completed", "Visit completed (thank you)",
+        defaults={
+            Channel.EMAIL: Default(
+                subject="Thank you for your visit to {{ clinic_name }}",
+                body_text=("Dear {{ recipient_name }},\n\nThank you for your visit to {{ doctor_name }}"
+                           " ({{ department }}) on {{ appointment_time }}.\n\nYour appointment: {{ appointment_url }}"
+                           + _SIGNATURE_TEXT),
+                body_html=("<p>Dear {{ recipient_name }},</p><p>Thank you for your visit to {{ doctor_name }}"
+                           " ({{ department }}) on {{ appointment_time }}.</p><p>Your appointment: " + _LINK_HTML
+                           + "</p>" + _SIGNATURE_HTML),
+            ),
+            Channel.SMS: Default(body_text="{{ clinic_name }}: thank you for your visit to {{ doctor_name }}"
+                                           " today."),
+        },
+    ),
+    _appointment_event(
+        "appointment.reminder", "Appointment reminder",
+        variables={"time_until": "How soon the visit is, e.g. “in 2 hours” or “in 24 hours”"},
+        sample={"time_until": "in 2 hours"},
+        defaults={
+            Channel.EMAIL: Default(
+                subject="Reminder: your appointment on {{ appointment_time }}",
+                body_text=("Dear {{ recipient_name }},\n\nThis is a reminder of your appointment with"
+                           " {{ doctor_name }} ({{ department }}) {{ time_until }}, on {{ appointment_time }}.\n\n"
+                           "If you cannot come, please let us know: {{ appointment_url }}" + _SIGNATURE_TEXT),
+                body_html=("<p>Dear {{ recipient_name }},</p><p>This is a reminder of your appointment with"
+                           " {{ doctor_name }} ({{ department }}) {{ time_until }}, on <strong>{{ appointment_time }}"
+                           "</strong>.</p><p>If you cannot come, please let us know: " + _LINK_HTML + "</p>"
+                           + _SIGNATURE_HTML),
+            ),
+            Channel.SMS: Default(body_text="{{ clinic_name }}: reminder, your visit with {{ doctor_name }} is"
+                                           " {{ time_until }} ({{ appointment_time }})."),
+        },
+    ),
+)
+EVENTS.update({e.type: e for e in APPOINTMENT_EVENTS})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
@@ -25,11 +26,16 @@ class Rendered:
     body_html: str | None
 
 
+@lru_cache(maxsize=256)
+def _compile(env: SandboxedEnvironment, source: str):
+    return env.from_string(source)
+
+
 def _render(env: SandboxedEnvironment, field: str, source: str | None, context: dict) -> str | None:
     if source is None or source == "":
         return None
     try:
-        return env.from_string(source).render(context)
+        return _compile(env, source).render(context)
     except TemplateError as error:
         line = getattr(error, "lineno", None)
         where = f" (line {line})" if line else ""

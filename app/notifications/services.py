@@ -10,6 +10,7 @@ re-sends that one message, with the same Message-ID, after HMS_NOTIFY_SENDING_TI
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from flask import current_app
 
 from app.accounts.models import Role, User
 from app.accounts.tokens import PURPOSES as PASSWORD_LINK_PURPOSES
+from app.clinic.models import Department
 from app.extensions import db, mail
 from app.notifications.catalog import EVENTS, NotifyingEvent
 from app.notifications.email import build_message, is_retryable
@@ -55,11 +57,57 @@ def check_template(event: NotifyingEvent, subject: str | None, body_text: str, b
 
 # --- recording ------------------------------------------------------------------------------------
 
+APPOINTMENT_TIME_FORMAT = "%a %d %b %Y, %H:%M"  # "Wed 25 Nov 2026, 09:30 EST"
+
+
+def appointment_url(audience: str, appointment_id) -> str:
+    """Where the recipient sees the appointment: the patient's own page, or the doctor's list of requests."""
+    base = current_app.config["HMS_PUBLIC_URL"].rstrip("/")
+    return f"{base}/doctor/appointments" if audience == "doctor" else f"{base}/patient/appointments/{appointment_id}"
+
+
+def _time_until(starts_at: datetime, at: datetime) -> str:
+    minutes = max(0, round((starts_at - at).total_seconds() / 60))
+    if minutes < 90:
+        return f"in {minutes} minutes" if minutes != 1 else "in 1 minute"
+    hours = round(minutes / 60)
+    if hours <= 48:
+        return f"in {hours} hours"
+    return f"in {round(hours / 24)} days"
+
+
+def _appointment_context(event: NotifyingEvent, envelope: dict) -> dict:
+    """Names of the doctor, patient and department in one query; times in the clinic's zone."""
+    data = envelope.get("data") or {}
+    patient, doctor = sa.orm.aliased(User), sa.orm.aliased(User)
+    names = db.session.execute(sa.select(
+        sa.select(patient.full_name).where(patient.id == data.get("patient_id")).scalar_subquery(),
+        sa.select(doctor.full_name).where(doctor.id == data.get("doctor_id")).scalar_subquery(),
+        sa.select(Department.name).where(Department.id == data.get("department_id")).scalar_subquery())).one()
+    starts_at = datetime.fromisoformat(data["starts_at"])
+    context = {"patient_name": names[0] or "", "doctor_name": names[1] or "", "department": names[2] or "",
+               "appointment_time": format_datetime(starts_at, APPOINTMENT_TIME_FORMAT),
+               "appointment_url": appointment_url(event.audience, envelope["aggregate_id"])}
+    if "reason" in event.variables:
+        context["reason"] = data.get("reason") or ""
+    if event.type == "appointment.cancelled":
+        context["cancelled_by"] = "you" if data.get("status") == "cancelled_by_patient" else "the clinic"
+    elif event.type == "appointment.rescheduled":
+        previous = data.get("previous_starts_at")
+        context["previous_time"] = format_datetime(datetime.fromisoformat(previous), APPOINTMENT_TIME_FORMAT) \
+            if previous else ""
+    elif event.type == "appointment.reminder":
+        context["time_until"] = _time_until(starts_at, datetime.fromisoformat(envelope["occurred_at"]))
+    return context
+
+
 def _context(event: NotifyingEvent, envelope: dict, user: User) -> dict:
     data = envelope.get("data") or {}
     context = {"clinic_name": current_app.config["HMS_CLINIC_NAME"], "recipient_name": user.full_name,
                "site_url": current_app.config["HMS_PUBLIC_URL"]}
-    if event.type == "patient.registered":
+    if event.type.startswith("appointment."):
+        context.update(_appointment_context(event, envelope))
+    elif event.type == "patient.registered":
         context["email"] = user.email
     elif event.type == "patient.profile_changed":
         context["changed"] = ", ".join(SECTION_TITLES.get(s, s) for s in data.get("sections", []))
@@ -77,6 +125,8 @@ def _skip_reason(event: NotifyingEvent, channel: Channel, user: User) -> str | N
         if profile is not None and not profile.notify_email and not event.essential:
             return "skipped: the patient chose not to receive email"
         return None
+    if user.role is not Role.PATIENT:
+        return "skipped: staff receive email only"
     if profile is None or not profile.notify_sms:
         return "skipped: SMS not chosen"
     if not user.phone:
@@ -86,13 +136,26 @@ def _skip_reason(event: NotifyingEvent, channel: Channel, user: User) -> str | N
     return None
 
 
+def _recipient_id(event: NotifyingEvent, envelope: dict):
+    """The user an event addresses: the doctor of an appointment, or the patient (or user) it concerns.
+    Only a patient or user aggregate's id names a person: an appointment's id must never be taken for one."""
+    data = envelope.get("data") or {}
+    if event.audience == "doctor":
+        return data.get("doctor_id")
+    if envelope.get("patient_id"):
+        return envelope["patient_id"]
+    if envelope.get("aggregate_type") in ("patient", "user"):
+        return envelope["aggregate_id"]
+    return data.get("patient_id")
+
+
 def record_deliveries(envelope: dict) -> list[Notification]:
     """The messages an event asks for, as rows the dispatcher will deliver. The caller commits."""
     event = EVENTS.get(envelope["type"])
     if event is None:
         return []
-    user_id = envelope.get("patient_id") or envelope["aggregate_id"]
-    user = db.session.get(User, int(user_id))
+    user_id = _recipient_id(event, envelope)
+    user = db.session.get(User, int(user_id)) if user_id else None
     if user is None:
         return []
     templates = {t.channel: t for t in db.session.scalars(
@@ -126,8 +189,22 @@ def record_deliveries(envelope: dict) -> list[Notification]:
 
 # --- delivering -----------------------------------------------------------------------------------
 
-def message_id(notification: Notification) -> str:
-    return f"<{notification.event_id}.{notification.channel.value}.{notification.id}@hms>"
+@dataclass(frozen=True)
+class Outgoing:
+    """A claimed message, copied out of its row so that sending it needs no further reads."""
+
+    id: int
+    event_id: str
+    channel: Channel
+    recipient: str
+    subject: str | None
+    body_text: str
+    body_html: str | None
+    attempts: int
+
+
+def message_id(message: Notification | Outgoing) -> str:
+    return f"<{message.event_id}.{message.channel.value}.{message.id}@hms>"
 
 
 def reclaim_stuck() -> int:
@@ -140,76 +217,87 @@ def reclaim_stuck() -> int:
     return result.rowcount
 
 
-def _claim(limit: int) -> list[Notification]:
+def _claim(limit: int) -> list[Outgoing]:
     rows = list(db.session.scalars(
         sa.select(Notification)
         .where(Notification.status == DeliveryStatus.PENDING, Notification.next_attempt_at <= utcnow())
         .order_by(Notification.next_attempt_at, Notification.id).limit(limit)
         .with_for_update(skip_locked=True)))
+    claimed = []
     for row in rows:
         row.status = DeliveryStatus.SENDING
         row.attempts += 1
+        claimed.append(Outgoing(row.id, row.event_id, row.channel, row.recipient, row.subject, row.body_text,
+                                row.body_html, row.attempts))
     db.session.commit()
-    return rows
+    return claimed
 
 
-def _failed(row: Notification, error: Exception | str, retryable: bool) -> None:
-    row.last_error = str(error)[:500] or type(error).__name__
-    max_attempts = current_app.config["HMS_NOTIFY_MAX_ATTEMPTS"]
-    if retryable and row.attempts < max_attempts:
-        delay = current_app.config["HMS_NOTIFY_BACKOFF_SECONDS"] * 2 ** (row.attempts - 1)
-        row.status, row.next_attempt_at = DeliveryStatus.PENDING, utcnow() + timedelta(seconds=min(delay, 600))
+def _record(message: Outgoing, **values) -> None:
+    """One attempt's outcome, committed at once (the fewer sent-but-unrecorded messages, the better)."""
+    db.session.execute(sa.update(Notification).where(Notification.id == message.id)
+                       .values(updated_at=utcnow(), **values))
+    db.session.commit()
+
+
+def _failed(message: Outgoing, error: Exception | str, retryable: bool) -> None:
+    last_error = str(error)[:500] or type(error).__name__
+    if retryable and message.attempts < current_app.config["HMS_NOTIFY_MAX_ATTEMPTS"]:
+        delay = current_app.config["HMS_NOTIFY_BACKOFF_SECONDS"] * 2 ** (message.attempts - 1)
+        _record(message, status=DeliveryStatus.PENDING, last_error=last_error,
+                next_attempt_at=utcnow() + timedelta(seconds=min(delay, 600)))
     else:
-        row.status = DeliveryStatus.FAILED
+        _record(message, status=DeliveryStatus.FAILED, last_error=last_error)
 
 
-def _sent(row: Notification, provider_id: str) -> None:
-    row.status, row.sent_at, row.provider_id, row.last_error = DeliveryStatus.SENT, utcnow(), provider_id, None
+def _sent(message: Outgoing, provider_id: str) -> None:
+    _record(message, status=DeliveryStatus.SENT, sent_at=utcnow(), provider_id=provider_id, last_error=None)
 
 
-def _send_emails(rows: list[Notification]) -> None:
+def _send_emails(messages: list[Outgoing]) -> None:
     connection = None
     try:
-        for row in rows:
+        for message in messages:
             try:
                 if connection is None:
                     connection = mail.connect().__enter__()
-                msg_id = message_id(row)
-                connection.send(build_message(recipient=row.recipient, subject=row.subject or "", message_id=msg_id,
-                                              body_text=row.body_text, body_html=row.body_html))
-                _sent(row, msg_id)
+                msg_id = message_id(message)
+                connection.send(build_message(recipient=message.recipient, subject=message.subject or "",
+                                              message_id=msg_id, body_text=message.body_text,
+                                              body_html=message.body_html))
             except Exception as error:  # noqa: BLE001 - every failure is recorded on the row
-                _failed(row, error, is_retryable(error))
+                _failed(message, error, is_retryable(error))
                 if connection is not None and is_retryable(error):
                     connection.__exit__(None, None, None)
                     connection = None
-            db.session.commit()
+                continue
+            _sent(message, msg_id)
     finally:
         if connection is not None:
             connection.__exit__(None, None, None)
 
 
-def _send_sms(rows: list[Notification]) -> None:
+def _send_sms(messages: list[Outgoing]) -> None:
     settings = sms_settings_from_config(current_app.config)
     client = SmsClient(settings) if settings else None
-    for row in rows:
+    for message in messages:
         if client is None:
-            row.status, row.last_error = DeliveryStatus.SKIPPED, "not sent: no gateway"
-        else:
-            try:
-                receipt = client.send(row.recipient, row.body_text)
-                _sent(row, receipt.sid)
-            except SmsError as error:
-                _failed(row, error.message, error.retryable)
-        db.session.commit()
+            _record(message, status=DeliveryStatus.SKIPPED, last_error="not sent: no gateway")
+            continue
+        try:
+            receipt = client.send(message.recipient, message.body_text)
+        except SmsError as error:
+            _failed(message, error.message, error.retryable)
+            continue
+        _sent(message, receipt.sid)
 
 
 def dispatch_due(limit: int = 100) -> int:
     """Deliver the messages that are due; returns how many were attempted."""
-    rows = _claim(limit)
-    _send_emails([r for r in rows if r.channel is Channel.EMAIL])
-    _send_sms([r for r in rows if r.channel is Channel.SMS])
-    return len(rows)
+    messages = _claim(limit)
+    _send_emails([m for m in messages if m.channel is Channel.EMAIL])
+    _send_sms([m for m in messages if m.channel is Channel.SMS])
+    return len(messages)
 
 
 def next_due_at() -> datetime | None:

@@ -71,3 +71,6 @@ def edit_profile_section(patient_id: int, key: str):
     form = section.form(data=section.values(patient))
     return render("patients/profile.html", fragment="patients/_profile_section.html", patient=patient,
                   sections=SECTIONS.values(), section=section, editing=section.key, form=form)
+
+
+from app.patients import appointments  # noqa: E402,F401  (registers the appointment routes on bp)

@@ -10,6 +10,7 @@ MESSAGES = {
     403: ("Not allowed", "Your account does not have access to this page."),
     404: ("Not found", "There is nothing here. The link may be old or mistyped."),
     405: ("Not allowed", "This page cannot be used that way."),
+    409: ("Not possible now", "This change does not fit the current state. Reload the page and try again."),
     413: ("Too large", "What you sent is larger than we accept."),
     422: ("Check your input", "Some of what you entered could not be accepted."),
     429: ("Too many attempts", "Too many requests in a short time. Wait a few minutes and try again."),

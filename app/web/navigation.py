@@ -19,9 +19,12 @@ class NavItem:
 # role -> (label, endpoint, endpoints that also highlight the item)
 NAV: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
     Role.PATIENT: [("Home", "patients.home", ()),
+                   ("Book a visit", "patients.book", ()),
+                   ("My appointments", "patients.appointments", ("patients.appointment",)),
                    ("Find a doctor", "directory.index", ("directory.doctor",)),
                    ("My profile", "patients.profile", ("patients.profile_section", "patients.edit_profile_section"))],
     Role.DOCTOR: [("Today", "doctors.home", ()),
+                  ("Appointments", "doctors.appointments", ()),
                   ("Availability", "doctors.availability", ()),
                   ("My profile", "doctors.profile", ())],
     Role.CLERK: [("Billing", "billing.home", ())],
@@ -35,7 +38,7 @@ NAV: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
 
 
 def _url(endpoint: str) -> str:
-    if endpoint.startswith("patients.") and endpoint != "patients.home":
+    if endpoint == "patients.profile":
         return url_for(endpoint, patient_id=current_user.id)
     return url_for(endpoint)
 

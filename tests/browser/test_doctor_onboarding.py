@@ -59,7 +59,7 @@ def test_admin_creates_a_doctor_who_sets_a_password_adds_hours_and_is_found_by_a
     expect(page).to_have_url(f"{base_url}/login")
 
     sign_in(page, base_url, "oliver.sacks@example.com", PASSWORD)
-    page.get_by_role("link", name="Availability", exact=True).click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Availability").click()
     tomorrow = date.today() + timedelta(days=1)
     page.get_by_label("Day", exact=True).select_option(str(tomorrow.weekday()))
     page.get_by_label("From", exact=True).fill("09:00")

@@ -20,7 +20,13 @@
 
   // htmx does not swap error answers (except 422, by config): tell the user instead of doing nothing.
   document.addEventListener("htmx:responseError", function (event) {
-    var status = event.detail.xhr.status;
+    var xhr = event.detail.xhr;
+    var status = xhr.status;
+    var type = xhr.getResponseHeader("Content-Type") || "";
+    if (status === 409 && type.indexOf("text/plain") === 0 && xhr.responseText && xhr.responseText.length < 300) {
+      toast(xhr.responseText);  // the server's own reason, e.g. "too late to cancel online"
+      return;
+    }
     var messages = {
       400: "The page is out of date. Reload it and try again.",
       403: "You do not have access to that.",
