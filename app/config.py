@@ -99,6 +99,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "HMS_CURRENCY": os.environ.get("HMS_CURRENCY", "USD"),
         "HMS_PASSWORD_LINK_HOURS": int(os.environ.get("HMS_PASSWORD_LINK_HOURS", "48")),
         "HMS_SLOT_PREVIEW_DAYS": int(os.environ.get("HMS_SLOT_PREVIEW_DAYS", "14")),
+        "HMS_DASHBOARD_REFRESH_SECONDS": int(os.environ.get("HMS_DASHBOARD_REFRESH_SECONDS", "30")),
         "HMS_BOOKING_HORIZON_DAYS": int(os.environ.get("HMS_BOOKING_HORIZON_DAYS", "90")),
         "HMS_CANCEL_CUTOFF_HOURS": int(os.environ.get("HMS_CANCEL_CUTOFF_HOURS", "24")),
         "HMS_REMINDER_OFFSETS_MINUTES": [int(m) for m in os.environ.get("HMS_REMINDER_OFFSETS_MINUTES", "1440,120").split(",")],

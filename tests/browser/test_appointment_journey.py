@@ -1,0 +1,95 @@
+"""Two real browsers (a patient and a doctor), the real worker and mailbox: book, accept, reschedule, cancel."""
+from __future__ import annotations
+
+from datetime import time
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from devtools.mailbox import wait_for_messages
+
+pytestmark = pytest.mark.browser
+
+
+def signed_in(browser: Browser, base_url: str, email: str, password: str) -> Page:
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(f"{base_url}/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    return page
+
+
+@pytest.fixture
+def quick_dashboard(app):
+    app.config["HMS_DASHBOARD_REFRESH_SECONDS"] = 1
+    yield
+    app.config["HMS_DASHBOARD_REFRESH_SECONDS"] = 30
+
+
+def test_patient_books_doctor_accepts_patient_reschedules_doctor_cancels(
+        browser: Browser, base_url, app, worker, mailbox, default_templates, quick_dashboard, create_doctor,
+        create_department, create_patient, artifacts):
+    from app.clinic.models import DoctorProfile
+    from app.extensions import db
+    from app.scheduling.models import WeeklyAvailability
+    from tests.conftest import DEFAULT_PASSWORD
+
+    department = create_department("Family Medicine")
+    doctor = create_doctor(full_name="Dr. Hattie Wyatt", department_ids=[department])
+    with app.app_context():
+        for weekday in range(7):
+            db.session.add(WeeklyAvailability(doctor_id=doctor.id, department_id=department, weekday=weekday,
+                                              start_time=time(8), end_time=time(18), slot_minutes=30))
+        assert db.session.get(DoctorProfile, doctor.id)
+        db.session.commit()
+    patient = create_patient(full_name="Tom Booker", email="tom.booker@example.com")
+
+    doctor_page = signed_in(browser, base_url, doctor.email, DEFAULT_PASSWORD)
+    expect(doctor_page.get_by_role("heading", name="Pending requests")).to_be_visible()
+
+    page = signed_in(browser, base_url, patient.email, DEFAULT_PASSWORD)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Book a visit").click()
+    page.get_by_label("Which department do you need?").select_option(label="Family Medicine")
+    page.get_by_test_id("doctor-choices").get_by_role("link", name="Dr. Hattie Wyatt").click()
+    page.get_by_test_id("day-choices").get_by_role("link").nth(1).click()
+    page.get_by_test_id("time-choices").get_by_role("link").nth(2).click()
+    page.get_by_label("Reason for the visit").fill("Persistent cough for two weeks")
+    page.screenshot(path=str(artifacts / "patient-booking.png"), full_page=True)
+    page.get_by_role("button", name="Request this appointment").click()
+    expect(page.get_by_text("Requested", exact=True).first).to_be_visible()
+    appointment_url = page.url
+
+    request = doctor_page.get_by_test_id("appointment").filter(has_text="Tom Booker")
+    expect(request).to_be_visible(timeout=15_000)  # the dashboard refreshes itself
+    expect(request).to_contain_text("Persistent cough")
+    request.get_by_role("button", name="Accept").click()
+    expect(doctor_page.get_by_test_id("appointment").filter(has_text="Tom Booker").first).to_contain_text("Confirmed")
+    doctor_page.screenshot(path=str(artifacts / "doctor-dashboard.png"), full_page=True)
+
+    page.goto(appointment_url)
+    expect(page.get_by_text("Confirmed", exact=True).first).to_be_visible()
+    confirmation = wait_for_messages(mailbox, 1, timeout=30, predicate=lambda m: m["To"] == "tom.booker@example.com"
+                                     and "confirmed" in m["Subject"].lower())
+    assert "Dr. Hattie Wyatt" in confirmation[0].get_body(("plain",)).get_content()
+
+    page.get_by_role("link", name="Reschedule").click()
+    page.locator("#reschedule").get_by_test_id("day-choices").get_by_role("link").nth(2).click()
+    page.locator("#reschedule").get_by_test_id("time-choices").get_by_role("link").first.click()
+    page.get_by_role("button", name="Move my appointment").click()
+    expect(page.get_by_text("Requested", exact=True).first).to_be_visible()
+
+    doctor_page.reload()
+    moved = doctor_page.get_by_test_id("appointment").filter(has_text="Tom Booker").filter(has_text="Requested")
+    expect(moved.first).to_be_visible(timeout=15_000)
+    moved.first.get_by_role("button", name="Accept").click()
+    confirmed = doctor_page.get_by_test_id("appointment").filter(has_text="Tom Booker").filter(has_text="Confirmed")
+    confirmed.first.get_by_text("Cancel…").click()
+    confirmed.first.get_by_label("Reason").fill("Dr. Wyatt is called to an emergency; please book another time.")
+    confirmed.first.get_by_role("button", name="Cancel and tell the patient").click()
+    expect(doctor_page.get_by_text("Cancelled by the clinic").first).to_be_visible()
+
+    page.goto(appointment_url)
+    expect(page.get_by_test_id("clinic-reason")).to_contain_text("called to an emergency")
+    page.screenshot(path=str(artifacts / "patient-appointment-cancelled.png"), full_page=True)
