@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from flask import Flask, make_response, redirect, request, url_for
-from flask_login import current_user
 
 from app.config import load_config
 from app.extensions import csrf, db, login_manager, mail, migrate

@@ -40,3 +40,29 @@ def htmx_headers() -> dict[str, str]:
 
 def text(response) -> str:
     return response.get_data(as_text=True)
+
+
+def count_statements(app: Flask, client: "Client", url: str) -> int:
+    """How many SQL statements a GET of `url` runs (this thread's only, not the background relay's)."""
+    import threading
+
+    import sqlalchemy as sa
+
+    from app.extensions import db
+
+    statements = []
+    me = threading.get_ident()
+
+    def record(conn, cursor, statement, *args):
+        if threading.get_ident() == me:
+            statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        response = client.get(url)
+        assert response.status_code == 200
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    return len(statements)

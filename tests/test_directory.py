@@ -1,16 +1,14 @@
 """The doctors directory: live search, filters, next free slot, and a constant number of queries."""
 from __future__ import annotations
 
-import threading
 from datetime import time
 
 import pytest
-import sqlalchemy as sa
 
 from app.clinic.models import DoctorProfile
 from app.extensions import db
 from app.scheduling.models import WeeklyAvailability
-from tests.helpers import Client, text
+from tests.helpers import Client, count_statements, text
 
 
 def give_hours(app, doctor_ids: list[int]) -> None:
@@ -52,23 +50,6 @@ def test_the_doctor_page_shows_bio_and_the_next_free_slots(app, client, create_d
     assert "Thirty years of practice." in html and 'data-testid="free-slots"' in html
 
 
-def count_statements(app, url: str) -> int:
-    statements = []
-    me = threading.get_ident()
-
-    def record(conn, cursor, statement, *args):
-        if threading.get_ident() == me:  # not the background relay's
-            statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        response = Client(app).get(url)
-        assert response.status_code == 200
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
-    return len(statements)
 
 
 @pytest.mark.parametrize("query", ["", "?q=doc", "?department={department}"])
@@ -78,7 +59,7 @@ def test_the_directory_issues_the_same_number_of_statements_for_5_and_200_doctor
     query = query.format(department=department)
     first = [create_doctor(department_ids=[department]).id for _ in range(5)]
     give_hours(app, first)
-    few = count_statements(app, f"/doctors/{query}")
+    few = count_statements(app, Client(app), f"/doctors/{query}")
     more = [create_doctor(department_ids=[department]).id for _ in range(195)]
     give_hours(app, more)
-    assert count_statements(app, f"/doctors/{query}") == few
+    assert count_statements(app, Client(app), f"/doctors/{query}") == few

@@ -3,7 +3,6 @@ appointment through its states, the filtered list, and a constant number of quer
 from __future__ import annotations
 
 import re
-import threading
 from datetime import datetime, time, timedelta
 
 import pytest
@@ -14,7 +13,7 @@ from app.appointments.models import Appointment, Status, StatusChange
 from app.events.models import OutboxEvent
 from app.extensions import db
 from app.timeutil import clinic_today, clinic_zone, utcnow
-from tests.helpers import text
+from tests.helpers import count_statements, text
 
 
 @pytest.fixture
@@ -286,23 +285,6 @@ def test_invalid_filters_answer_422_beside_the_field(app, clinic, as_doctor, que
 
 # --- cost -----------------------------------------------------------------------------------------------
 
-def count_statements(app, client, url: str) -> int:
-    statements = []
-    me = threading.get_ident()
-
-    def record(conn, cursor, statement, *args):
-        if threading.get_ident() == me:  # not the background relay's
-            statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
-        response = client.get(url)
-        assert response.status_code == 200
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
-    return len(statements)
 
 
 def add_many(app, clinic, patients, departments, first: int, count: int) -> None:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from app.accounts.models import PatientProfile, Role
 from app.extensions import db
 from app.notifications.catalog import EVENTS
-from app.notifications.models import Channel, DeliveryStatus, Notification, NotificationTemplate
+from app.notifications.models import Channel, DeliveryStatus, NotificationTemplate
 from app.notifications.rendering import TemplateProblem, render
 from app.notifications.services import install_default_templates, record_deliveries
 from tests.helpers import text

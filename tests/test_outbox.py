@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import uuid
 
-import pytest
 import sqlalchemy as sa
 from confluent_kafka import Consumer, TopicPartition
 

@@ -8,7 +8,7 @@ anything that gets past. Functions add and flush; the caller commits (see `commi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa

@@ -19,7 +19,7 @@ from app.scheduling.services import (ScheduleError, add_unavailability, add_wind
 from app.appointments.services import bookable_slots
 from app.timeutil import clinic_today
 from app.web.access import guard_blueprint
-from app.web.rendering import redirect_to, render, render_form_errors
+from app.web.rendering import redirect_to, render
 
 bp = Blueprint("doctors", __name__, url_prefix="/doctor")
 guard_blueprint(bp, Role.DOCTOR)
