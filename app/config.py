@@ -92,7 +92,11 @@ def load_config(overrides: dict | None = None) -> dict:
         "HMS_ENV": env,
         "SECRET_KEY": secret,
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL", DEV_DATABASE_URL),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_recycle": 3600},
+        # READ COMMITTED: locking reads take record locks only, no gap locks, so concurrent bookings of
+        # different doctors cannot deadlock on each other's index gaps (correctness comes from row locks
+        # and unique keys, see app/appointments/services.py).
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_recycle": 3600,
+                                      "isolation_level": "READ COMMITTED"},
         "HMS_TIMEZONE": os.environ.get("HMS_TIMEZONE", "America/New_York"),
         "HMS_PHONE_REGION": os.environ.get("HMS_PHONE_REGION", "US"),
         "HMS_CLINIC_NAME": os.environ.get("HMS_CLINIC_NAME", "HMS Clinic"),

@@ -14,6 +14,19 @@ logger = logging.getLogger("hms.db")
 RETRYABLE = {1213, 1205}  # deadlock, lock wait timeout
 
 
+def _retryable_code(error: BaseException) -> int | None:
+    """The deadlock or lock-timeout code behind `error`. After a deadlock InnoDB has already rolled the
+    whole transaction back, so releasing a savepoint then fails with another error ("SAVEPOINT does not
+    exist"); the deadlock is found in the exception's context."""
+    seen: BaseException | None = error
+    while seen is not None:
+        orig = getattr(seen, "orig", None)
+        if orig is not None and orig.args and orig.args[0] in RETRYABLE:
+            return orig.args[0]
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def commit_with_retry(work: Callable[[], T], attempts: int = 3) -> T:
     """Run `work` and commit; on a deadlock roll back and run it again, at most `attempts` times."""
     for attempt in range(1, attempts + 1):
@@ -23,8 +36,8 @@ def commit_with_retry(work: Callable[[], T], attempts: int = 3) -> T:
             return result
         except OperationalError as error:
             db.session.rollback()
-            code = error.orig.args[0] if error.orig is not None and error.orig.args else None
-            if code not in RETRYABLE or attempt == attempts:
+            code = _retryable_code(error)
+            if code is None or attempt == attempts:
                 raise
             logger.warning("retrying after MySQL error %s (attempt %d)", code, attempt)
     raise AssertionError("unreachable")

@@ -287,3 +287,35 @@ def test_rescheduling_moves_the_visit_and_asks_the_doctor_again(app, doctor, cre
     assert moved.starts_at == second.start and moved.status is Status.REQUESTED
     assert [h.reason for h in moved.history][-1] == "rescheduled"
     assert a_slot(app, doctor.id).start == first.start  # the old slot is free again
+
+
+def test_a_deadlock_hidden_behind_a_lost_savepoint_is_retried(app):
+    """After a deadlock InnoDB has rolled everything back, so the savepoint's release fails with 1305;
+    the retry must still see the deadlock behind it."""
+    import pymysql
+
+    calls = []
+
+    def work():
+        calls.append(1)
+        if len(calls) == 1:
+            try:
+                raise sa.exc.OperationalError("INSERT", {}, pymysql.err.OperationalError(1213, "Deadlock found"))
+            except sa.exc.OperationalError:
+                raise sa.exc.OperationalError("RELEASE SAVEPOINT", {},
+                                              pymysql.err.OperationalError(1305, "SAVEPOINT does not exist"))
+        return "done"
+
+    with app.app_context():
+        assert commit_with_retry(work) == "done"
+    assert len(calls) == 2
+
+
+def test_other_database_errors_are_not_retried(app):
+    import pymysql
+
+    def work():
+        raise sa.exc.OperationalError("SELECT", {}, pymysql.err.OperationalError(2013, "Lost connection"))
+
+    with app.app_context(), pytest.raises(sa.exc.OperationalError, match="Lost connection"):
+        commit_with_retry(work)
