@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,52 +38,15 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.common import (ROOT, BenchError, CpuMeter, Database, database_url, find_pid, fmt, free_port,
+                          machine_facts_line, ratio, summary, wait_for)
+
 DB_NAME = "hms_bench"
-DB_USER, DB_PASSWORD, DB_HOST, DB_PORT = "hms", "hms", "127.0.0.1", 3306
-BENCH_URL = f"mysql+pymysql://{DB_USER}:{DB_PASSWORD}@{DB_HOST}:{DB_PORT}/{DB_NAME}?charset=utf8mb4"
-SERVER_URL = f"mysql+pymysql://{DB_USER}:{DB_PASSWORD}@{DB_HOST}:{DB_PORT}/?charset=utf8mb4"
+BENCH_URL = database_url(DB_NAME)
 EVENT_TYPE = "patient.profile_changed"
 MESSAGE_ID = re.compile(rb"^Message-ID:\s*<([0-9a-f-]{36})\.email\.\d+@hms>", re.IGNORECASE | re.MULTILINE)
 
 log = logging.getLogger("bench")
-
-
-class BenchError(RuntimeError):
-    """The benchmark could not run (not: the system was slow)."""
-
-
-# --- small helpers ------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(condition, timeout: float, interval: float = 0.01) -> bool:
-    deadline = time.monotonic() + timeout
-    while True:
-        if condition():
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(interval)
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (q in 0..100) of the values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 100))  # ceil(n*q/100), at least 1
-    return ordered[int(min(rank, len(ordered))) - 1]
-
-
-def summary(values_s: list[float]) -> dict[str, float | None]:
-    ms = [v * 1000 for v in values_s]
-    return {"n": len(ms), "p50": percentile(ms, 50), "p90": percentile(ms, 90), "p99": percentile(ms, 99),
-            "max": max(ms) if ms else None}
 
 
 def epoch(value) -> float | None:
@@ -94,66 +56,6 @@ def epoch(value) -> float | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.timestamp()
-
-
-def fmt(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{value:,.{digits}f}"
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """utime + stime of a process (all its threads), from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def find_pid(*names: str) -> int | None:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() in names:
-                    return int(entry.name)
-            except OSError:
-                continue
-    return None
-
-
-def machine_busy_seconds() -> float:
-    """CPU time spent by everything on the machine (all cores, not idle or iowait), from /proc/stat."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    busy = sum(fields[:8]) - fields[3] - fields[4]  # user nice system idle iowait irq softirq steal
-    return busy / os.sysconf("SC_CLK_TCK")
-
-
-class CpuMeter:
-    """Cores used by each process group over a window, and by the rest of the (shared) machine."""
-
-    def __init__(self, groups: dict[str, list[int]]) -> None:
-        self.groups = groups
-        self._start: dict[str, float | None] = {}
-        self._t0 = 0.0
-
-    def _sample(self) -> dict[str, float | None]:
-        out: dict[str, float | None] = {}
-        for name, pids in self.groups.items():
-            values = [cpu_seconds(pid) for pid in pids]
-            out[name] = sum(values) if values and None not in values else None
-        out["_machine"] = machine_busy_seconds()
-        return out
-
-    def start(self) -> None:
-        self._start, self._t0 = self._sample(), time.monotonic()
-
-    def stop(self) -> dict[str, float | None]:
-        end, elapsed = self._sample(), time.monotonic() - self._t0
-        cores = {name: (end[name] - self._start[name]) / elapsed
-                 if end[name] is not None and self._start.get(name) is not None else None for name in end}
-        ours = sum(v for k, v in cores.items() if k != "_machine" and v is not None)
-        cores["_other"] = max(0.0, cores["_machine"] - ours)
-        cores["_elapsed"] = elapsed
-        return cores
 
 
 # --- the SMTP server: records when each email was accepted ---------------------------------------------
@@ -189,66 +91,6 @@ class Arrivals:
     def have(self, event_ids) -> int:
         with self._lock:
             return sum(1 for e in event_ids if e in self.times)
-
-
-# --- the database ---------------------------------------------------------------------------------------
-
-@dataclass
-class Database:
-    how: str = ""
-    granted: bool = False
-
-    def create(self) -> None:
-        """Create hms_bench as the app user if allowed, else as MariaDB's root over the local socket."""
-        engine = sa.create_engine(SERVER_URL)
-        try:
-            with engine.begin() as conn:
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{DB_NAME}`")
-                conn.exec_driver_sql(f"CREATE DATABASE `{DB_NAME}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
-            self.how = f"created by the `{DB_USER}` user"
-            return
-        except sa.exc.DBAPIError as error:
-            log.info("%s cannot create %s (%s); using mysql -uroot", DB_USER, DB_NAME, error.orig)
-        finally:
-            engine.dispose()
-        already = self._hms_has_grant()
-        statements = (f"DROP DATABASE IF EXISTS `{DB_NAME}`; "
-                      f"CREATE DATABASE `{DB_NAME}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;")
-        if not already:
-            statements += f" GRANT ALL PRIVILEGES ON `{DB_NAME}`.* TO '{DB_USER}'@'{DB_HOST}';"
-        self._root(statements)
-        self.granted = not already
-        self.how = ("created with `mysql -uroot` (local socket)"
-                    + (f", which granted `{DB_USER}`@`{DB_HOST}` ALL on `{DB_NAME}`.* for the run" if self.granted
-                       else f"; `{DB_USER}` already had ALL on it"))
-
-    def _hms_has_grant(self) -> bool:
-        engine = sa.create_engine(SERVER_URL)
-        try:
-            with engine.connect() as conn:
-                grants = [row[0] for row in conn.exec_driver_sql("SHOW GRANTS")]
-        finally:
-            engine.dispose()
-        return any(f"`{DB_NAME}`.*" in g and "ALL PRIVILEGES" in g for g in grants)
-
-    @staticmethod
-    def _root(sql: str) -> None:
-        result = subprocess.run(["mysql", "-uroot", "-e", sql], capture_output=True, text=True, timeout=60)
-        if result.returncode != 0:
-            raise BenchError(f"cannot create {DB_NAME}: the app user may not, and `mysql -uroot` failed:"
-                             f" {result.stderr.strip()}")
-
-    def drop(self) -> None:
-        engine = sa.create_engine(SERVER_URL)
-        try:
-            with engine.begin() as conn:
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS `{DB_NAME}`")
-        except sa.exc.DBAPIError:
-            self._root(f"DROP DATABASE IF EXISTS `{DB_NAME}`;")
-        finally:
-            engine.dispose()
-        if self.granted:
-            self._root(f"REVOKE ALL PRIVILEGES ON `{DB_NAME}`.* FROM '{DB_USER}'@'{DB_HOST}';")
 
 
 # --- the worker -----------------------------------------------------------------------------------------
@@ -636,10 +478,6 @@ def baseline(config, patients: list[int], n: int, m: int, rate: float, wait_time
 
 # --- the report -----------------------------------------------------------------------------------------
 
-def ratio(a: float | None, b: float | None) -> float | None:
-    return a / b if a and b else None
-
-
 def report(args, command: str, results: Results, facts: dict) -> str:
     lat, bare = results.latency, results.bare_latency
     tp, btp, bctp = results.throughput, results.bare_throughput, results.bare_commit_throughput
@@ -712,18 +550,7 @@ def report(args, command: str, results: Results, facts: dict) -> str:
 
 
 def machine_facts() -> str:
-    from app.extensions import db
-
-    try:
-        kib = int(next(line for line in Path("/proc/meminfo").read_text().splitlines()
-                       if line.startswith("MemTotal:")).split()[1])
-        ram = f"{kib / 1024 / 1024:.1f} GiB RAM"
-    except (OSError, StopIteration, ValueError):
-        ram = "RAM unknown"
-    version, flush = db.session.execute(sa.text("SELECT VERSION(), @@innodb_flush_log_at_trx_commit")).one()
-    db.session.rollback()
-    return (f"{os.cpu_count()} CPUs, {ram}, Python {sys.version.split()[0]}, MariaDB {version}"
-            f" (innodb_flush_log_at_trx_commit={flush}), tansu broker in memory")
+    return machine_facts_line(BENCH_URL) + ", tansu broker in memory"
 
 
 # --- main -----------------------------------------------------------------------------------------------
@@ -773,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
     broker = Broker(log_path=tmp / "broker.log")
     arrivals = Arrivals()
     smtp = Controller(arrivals, hostname="127.0.0.1", port=free_port())
-    database = Database()
+    database = Database(DB_NAME)
     worker: Worker | None = None
     app = ctx = None
     failed = True
