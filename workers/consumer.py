@@ -82,7 +82,7 @@ class EventConsumer:
         try:
             while not self.stop.is_set() or (self.heartbeat.assigned is None and time.monotonic() < join_deadline):
                 self.heartbeat.maybe_beat()
-                messages = consumer.consume(self.config["HMS_WORKER_BATCH_SIZE"], timeout=0.2)
+                messages = self._next_batch(consumer)
                 for message in messages:
                     if message.error() and message.error().code() != KafkaError._PARTITION_EOF:
                         logger.warning("%s: %s", self.role, message.error())
@@ -93,6 +93,14 @@ class EventConsumer:
             consumer.close()
             dead_letters.flush(10)
             self.heartbeat.beat()
+
+    def _next_batch(self, consumer: Consumer) -> list:
+        """Wait for one message, then take whatever else is already fetched, without waiting: a batch
+        never holds a message back to fill itself, so batching costs no latency."""
+        messages = consumer.consume(1, timeout=0.2)
+        if messages and self.config["HMS_WORKER_BATCH_SIZE"] > 1:
+            messages += consumer.consume(self.config["HMS_WORKER_BATCH_SIZE"] - 1, timeout=0)
+        return messages
 
     def _assigned(self, consumer: Consumer, partitions: list) -> None:
         logger.info("%s: assigned partitions %s", self.role, sorted(p.partition for p in partitions))
