@@ -45,6 +45,7 @@ class AuditFilterForm(_GetForm):
     entity_id = StringField("Entity id", validators=[Optional(), at_most(64)])
     date_from = DateField("From", validators=[Optional()])
     date_to = DateField("To", validators=[Optional()])
+    break_glass = BooleanField("Break-glass only", description="Emergency access to records and the reads it allowed.")
 
     def validate_date_to(self, field):
         if field.data and self.date_from.data and field.data < self.date_from.data:

@@ -7,7 +7,7 @@ from flask_login import current_user
 from app.accounts.models import Role
 from app.accounts.services import accounts_by_role, recent_accounts
 from app.admin.forms import AuditFilterForm, NotificationFilterForm, TemplateForm
-from app.audit.queries import AuditFilter, csv_rows, known_actions
+from app.audit.queries import AuditFilter, csv_rows, flagged, known_actions
 from app.events.outbox import emit
 from app.extensions import db
 from app.notifications.catalog import EVENTS
@@ -105,7 +105,8 @@ def _audit_filter(form: AuditFilterForm) -> AuditFilter:
                        action=(form.action.data or "").strip() or None,
                        entity_type=(form.entity_type.data or "").strip() or None,
                        entity_id=(form.entity_id.data or "").strip() or None,
-                       date_from=form.date_from.data, date_to=form.date_to.data)
+                       date_from=form.date_from.data, date_to=form.date_to.data,
+                       break_glass=bool(form.break_glass.data))
 
 
 @bp.route("/audit")
@@ -116,7 +117,7 @@ def audit():
     page = db.paginate(audit_filter.select(), page=request.args.get("page", 1, type=int), per_page=PER_PAGE,
                        error_out=False)
     return render("admin/audit.html", fragment="admin/_audit_table.html", form=form, page=page,
-                  actions=known_actions(), status=200 if valid else 422)
+                  actions=known_actions(), audit_flagged=flagged, status=200 if valid else 422)
 
 
 @bp.route("/audit.csv")

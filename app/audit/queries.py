@@ -27,6 +27,7 @@ class AuditFilter:
     entity_id: str | None = None
     date_from: date | None = None
     date_to: date | None = None
+    break_glass: bool = False
 
     def _utc_start(self, day: date) -> datetime:
         return datetime.combine(day, time.min, tzinfo=clinic_zone())
@@ -47,10 +48,27 @@ class AuditFilter:
             query = query.where(AuditEntry.occurred_at >= self._utc_start(self.date_from))
         if self.date_to:
             query = query.where(AuditEntry.occurred_at < self._utc_start(self.date_to + timedelta(days=1)))
+        if self.break_glass:
+            query = query.where(is_break_glass())
         return query.order_by(AuditEntry.seq.desc())
 
     def as_data(self) -> dict:
-        return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in self.__dict__.items() if v not in (None, "")}
+        return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in self.__dict__.items()
+                if v not in (None, "", False)}
+
+
+BREAK_GLASS_ACTION = "record.break_glass"
+
+
+def is_break_glass() -> sa.ColumnElement[bool]:
+    """A break-glass grant, or a read of a record that only a break-glass grant allowed: the rows the admin
+    reviews (flagged on the audit page)."""
+    return sa.or_(AuditEntry.action == BREAK_GLASS_ACTION,
+                  sa.func.json_value(AuditEntry.details, "$.break_glass").in_(("1", "true")))  # MariaDB, MySQL
+
+
+def flagged(entry: AuditEntry) -> bool:
+    return entry.action == BREAK_GLASS_ACTION or (entry.details or {}).get("break_glass") is True
 
 
 def known_actions() -> list[str]:

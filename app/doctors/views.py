@@ -129,3 +129,4 @@ def remove_leave(entry_id: int):
 
 
 from app.doctors import appointments  # noqa: E402,F401  (the schedule: home, list and actions)
+from app.doctors import records  # noqa: E402,F401  (medical records: encounters, chart, break-glass)
