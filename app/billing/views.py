@@ -1,17 +1,42 @@
-"""The billing clerk's workspace. Invoices, payments and claims arrive with the billing issue."""
+"""The billing workspace: clerks bill and take money; admins read, keep the price list and decide refunds.
+
+Routing and access only; the rules are in `app.billing.services`. The views are split by subject:
+`views_invoices` (list, new, draft editing, issue, void, detail), `views_money` (payments, refunds,
+claims) and `views_prices` (the price list). Reports and the patient's bills live elsewhere.
+"""
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, abort
 from flask_login import current_user
 
 from app.accounts.models import Role
+from app.billing import services
+from app.billing.models import Invoice
+from app.extensions import db
 from app.web.access import guard_blueprint
 from app.web.rendering import render
 
 bp = Blueprint("billing", __name__, url_prefix="/billing")
-guard_blueprint(bp, Role.CLERK)
+guard_blueprint(bp, Role.CLERK, Role.ADMIN)
+
+
+def invoice_or_404(invoice_id: int) -> Invoice:
+    invoice = db.session.get(Invoice, invoice_id)
+    if invoice is None:
+        abort(404)
+    return invoice
+
+
+def actor():
+    """The signed-in user as a model of this session (current_user may come from another session)."""
+    from app.accounts.models import User
+
+    return db.session.get(User, current_user.id)
 
 
 @bp.route("/")
 def home():
-    return render("billing/home.html", clerk=current_user)
+    return render("billing/home.html", work=services.worklist(), is_admin=current_user.role is Role.ADMIN)
+
+
+from app.billing import views_invoices, views_money, views_prices  # noqa: E402,F401  (register their routes)

@@ -1,0 +1,156 @@
+"""Billing forms. Amounts are text fields checked against a money pattern here and again by the services,
+whose refusals (`BillingError.field`) land beside the same fields (see `show_error`)."""
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import (BooleanField, DateField, HiddenField, IntegerField, SelectChoice, SelectField, StringField,
+                     TextAreaField)
+from wtforms.validators import InputRequired, NumberRange, Optional, Regexp, ValidationError
+
+from app.accounts.forms import at_most, required
+from app.billing.models import ClaimStatus, InvoiceStatus, PaymentMethod
+from app.billing.services import BillingError
+
+MONEY = Regexp(r"^\s*\d{1,10}(\.\d{1,2})?\s*$",
+               message="Enter an amount such as 120.50 (digits, at most two decimals).")
+MONEY_KW = {"inputmode": "decimal", "autocomplete": "off", "placeholder": "0.00"}
+
+
+def money_field(label: str, *, optional: bool = False, description: str | None = None) -> StringField:
+    validators = [Optional()] if optional else [required("an amount")]
+    return StringField(label, validators=[*validators, MONEY], render_kw=MONEY_KW, description=description)
+
+
+def show_error(form: FlaskForm, error: BillingError) -> None:
+    """Put a service's refusal beside its field, or at the top of the form."""
+    if error.field and error.field in form:
+        form[error.field].errors = [*form[error.field].errors, str(error)]
+    else:
+        form.form_errors.append(str(error))
+
+
+class _GetForm(FlaskForm):
+    """Filters travel in the query string; a GET changes nothing, so no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+
+class PriceItemForm(FlaskForm):
+    code = StringField("Code", validators=[required("a short code"), at_most(20)],
+                       description="Short and unique, e.g. XRAY-CHEST.", render_kw={"autocapitalize": "characters"})
+    name = StringField("Service", validators=[required("the service's name"), at_most(120)])
+    price = money_field("Price")
+    department_id = SelectField("Department", coerce=str, validators=[Optional()])
+    active = BooleanField("Offered (can be put on new invoices)", default=True)
+
+    def __init__(self, *args, departments=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.department_id.choices = [SelectChoice("", "Any department")] + [
+            SelectChoice(str(d.id), d.name) for d in departments]
+
+
+class InvoiceFilterForm(_GetForm):
+    status = SelectField("Status", validators=[Optional()], choices=[SelectChoice("", "Any")] + [
+        SelectChoice(s.value, s.label) for s in InvoiceStatus] + [SelectChoice("overdue", "Overdue")])
+    q = StringField("Patient or number", validators=[Optional(), at_most(120)],
+                    render_kw={"placeholder": "Name, email or INV-…", "type": "search"})
+    date_from = DateField("Issued from", validators=[Optional()])
+    date_to = DateField("Issued to", validators=[Optional()])
+
+    def validate_date_to(self, field):
+        if field.data and self.date_from.data and field.data < self.date_from.data:
+            raise ValidationError("The end date is before the start date.")
+
+
+class PatientSearchForm(_GetForm):
+    q = StringField("Find the patient", validators=[Optional(), at_most(120)],
+                    render_kw={"placeholder": "Name or email (2 letters or more)", "type": "search",
+                               "autocomplete": "off"})
+
+
+class NewInvoiceForm(FlaskForm):
+    patient_id = IntegerField(validators=[InputRequired("Choose a patient.")])
+    appointment_id = IntegerField(validators=[Optional()])
+
+
+class LineForm(FlaskForm):
+    price_item_id = SelectField("Service", coerce=str, validators=[Optional()])
+    description = StringField("Description", validators=[Optional(), at_most(200)],
+                              description="Leave empty to use the service's name.")
+    quantity = IntegerField("Quantity", default=1, validators=[
+        InputRequired("Enter a quantity."), NumberRange(min=1, max=10_000, message="Between 1 and 10000.")],
+        render_kw={"inputmode": "numeric", "min": 1})
+    unit_price = money_field("Unit price", optional=True, description="Leave empty for the list price.")
+
+    def __init__(self, *args, items=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.price_item_id.choices = [SelectChoice("", "Other (describe it)")] + [
+            SelectChoice(str(i.id), f"{i.code} · {i.name} · {i.price:,.2f}") for i in items]
+
+    def validate_description(self, field):
+        if not self.price_item_id.data and not (field.data or "").strip():
+            raise ValidationError("Describe the service, or choose one from the price list.")
+
+
+class DiscountForm(FlaskForm):
+    discount = money_field("Discount", optional=True)
+    discount_reason = StringField("Reason for the discount", validators=[Optional(), at_most(200)])
+
+
+class IssueForm(FlaskForm):
+    due_on = DateField("Due date", validators=[Optional()], description="Empty: the usual payment terms.")
+
+
+class VoidForm(FlaskForm):
+    reason = TextAreaField("Why void this invoice?", validators=[required("the reason"), at_most(500)],
+                           render_kw={"rows": 2})
+
+
+class PaymentForm(FlaskForm):
+    amount = money_field("Amount")
+    method = SelectField("Method", choices=[SelectChoice(m.value, m.label) for m in PaymentMethod],
+                         validators=[required("how the patient paid")])
+    paid_on = DateField("Date received", validators=[required("the date")])
+    reference = StringField("Reference", validators=[Optional(), at_most(100)],
+                            description="Card slip, transfer reference… (optional)")
+    idempotency_key = HiddenField(validators=[InputRequired("This form has expired. Reload the page.")])
+
+
+class RefundRequestForm(FlaskForm):
+    amount = money_field("Amount to refund")
+    reason = TextAreaField("Reason", validators=[required("the reason"), at_most(500)], render_kw={"rows": 2})
+
+
+class RefundDecisionForm(FlaskForm):
+    note = TextAreaField("Note", validators=[Optional(), at_most(500)], render_kw={"rows": 2},
+                         description="Required when rejecting.")
+
+
+class RecordRefundForm(FlaskForm):
+    reference = StringField("Reference of the money paid back", validators=[Optional(), at_most(100)])
+
+
+class ClaimForm(FlaskForm):
+    payer = StringField("Insurer", validators=[required("the insurer"), at_most(120)])
+    policy_number = StringField("Policy number", validators=[required("the policy number"), at_most(64)])
+    claimed_amount = money_field("Amount claimed")
+
+
+DECISIONS = (ClaimStatus.APPROVED, ClaimStatus.PARTIALLY_APPROVED, ClaimStatus.DENIED)
+
+
+class ClaimDecisionForm(FlaskForm):
+    status = SelectField("Insurer's decision", choices=[SelectChoice(s.value, s.label) for s in DECISIONS],
+                         validators=[required("the decision")])
+    approved_amount = money_field("Approved amount", optional=True,
+                                  description="Only for a partial approval.")
+    payer_reference = StringField("Insurer's reference", validators=[Optional(), at_most(100)])
+    reason_code = StringField("Reason code", validators=[Optional(), at_most(40)],
+                              description="Required for a partial approval or a denial, e.g. CO-45.")
+
+
+class ClaimPaidForm(FlaskForm):
+    amount = money_field("Amount the insurer paid")
+    paid_on = DateField("Date received", validators=[required("the date")])
+    payer_reference = StringField("Insurer's payment reference", validators=[Optional(), at_most(100)])

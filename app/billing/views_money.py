@@ -1,0 +1,229 @@
+"""Money on an invoice: payments, refunds (clerk requests, admin decides, clerk records) and insurance claims.
+
+Each form is its own small page (readable on a phone). HTMX posts it in place: a refusal re-renders the form
+with messages beside the fields (422); success redirects to the invoice.
+"""
+from __future__ import annotations
+
+from flask import abort, flash, request, url_for
+
+from app.accounts.models import Role
+from app.billing import services
+from app.billing.forms import (ClaimDecisionForm, ClaimForm, ClaimPaidForm, PaymentForm, RecordRefundForm,
+                               RefundDecisionForm, RefundRequestForm, show_error)
+from app.billing.models import Claim, ClaimStatus, Payment, Refund, RefundStatus
+from app.billing.services import BillingError
+from app.billing.views import actor, bp, invoice_or_404
+from app.billing.views_invoices import blank_claim_form, blank_payment_form, require_open
+from app.extensions import db
+from app.timeutil import clinic_today
+from app.web.access import role_required
+from app.web.rendering import redirect_to, render, render_form_errors
+
+
+def _or_404(model, object_id: int):
+    row = db.session.get(model, object_id)
+    if row is None:
+        abort(404)
+    return row
+
+
+def _back_to_invoice(invoice_id: int, message: str):
+    flash(message, "success")
+    return redirect_to(url_for("billing.invoice", invoice_id=invoice_id))
+
+
+# --- payments ----------------------------------------------------------------------------------------
+
+@bp.route("/invoices/<int:invoice_id>/payments/new", methods=["GET", "POST"])
+@role_required(Role.CLERK)
+def new_payment(invoice_id: int):
+    invoice = invoice_or_404(invoice_id)
+    if request.method == "GET":
+        require_open(invoice)
+        return render("billing/payment_form.html", invoice=invoice, form=blank_payment_form(invoice))
+    form = PaymentForm()
+    if form.validate_on_submit():
+        try:
+            payment = services.record_payment(invoice_id, actor(), amount=form.amount.data.strip(),
+                                              method=form.method.data, paid_on=form.paid_on.data,
+                                              idempotency_key=form.idempotency_key.data,
+                                              reference=form.reference.data)
+            db.session.commit()
+            return _back_to_invoice(invoice_id, f"Payment of {payment.amount:,.2f} recorded.")
+        except BillingError as error:
+            db.session.rollback()
+            show_error(form, error)
+    form.form_errors.extend(form.idempotency_key.errors)  # a hidden field: its message goes on top
+    db.session.expire_all()
+    return render_form_errors("billing/payment_form.html", fragment="billing/_payment_form.html",
+                              invoice=invoice_or_404(invoice_id), form=form)
+
+
+# --- refunds -----------------------------------------------------------------------------------------
+
+@bp.route("/payments/<int:payment_id>/refund", methods=["GET", "POST"])
+@role_required(Role.CLERK)
+def request_refund(payment_id: int):
+    payment = _or_404(Payment, payment_id)
+    left = services.refundable(payment)
+    form = RefundRequestForm() if request.method == "POST" else RefundRequestForm(
+        formdata=None, data={"amount": f"{left:.2f}"})
+    context = {"payment": payment, "invoice": payment.invoice, "left": left, "form": form}
+    if request.method == "GET":
+        return render("billing/refund_form.html", **context)
+    if form.validate_on_submit():
+        try:
+            services.request_refund(payment_id, actor(), form.amount.data.strip(), form.reason.data)
+            db.session.commit()
+            return _back_to_invoice(payment.invoice_id, "Refund requested. An administrator must approve it.")
+        except BillingError as error:
+            db.session.rollback()
+            show_error(form, error)
+    return render_form_errors("billing/refund_form.html", fragment="billing/_refund_form.html", **context)
+
+
+@bp.route("/refunds")
+def refunds():
+    def listed(*statuses):
+        return list(db.session.scalars(db.select(Refund).where(Refund.status.in_(statuses))
+                                       .order_by(Refund.id.desc()).limit(100)))
+
+    return render("billing/refunds.html", to_decide=listed(RefundStatus.REQUESTED),
+                  to_record=listed(RefundStatus.APPROVED),
+                  done=listed(RefundStatus.RECORDED, RefundStatus.REJECTED)[:20],
+                  decision_form=RefundDecisionForm(formdata=None), record_form=RecordRefundForm(formdata=None))
+
+
+def _refund_answer(refund: Refund, error: BillingError | None, done: str, form=None):
+    if error is None:
+        flash(done, "success")
+        return redirect_to(request.form.get("next") or url_for("billing.refunds"))
+    if form is not None:
+        show_error(form, error)
+    db.session.expire_all()
+    refund = db.session.get(Refund, refund.id)
+    return render_form_errors("billing/refund_decision.html", refund=refund, form=form or RefundDecisionForm(),
+                              error=error, record_form=RecordRefundForm(formdata=None))
+
+
+@bp.route("/refunds/<int:refund_id>", methods=["GET"])
+def refund(refund_id: int):
+    return render("billing/refund_decision.html", refund=_or_404(Refund, refund_id), error=None,
+                  form=RefundDecisionForm(formdata=None), record_form=RecordRefundForm(formdata=None))
+
+
+@bp.route("/refunds/<int:refund_id>/<any(approve, reject):decision>", methods=["POST"])
+@role_required(Role.ADMIN)
+def decide_refund(refund_id: int, decision: str):
+    refund = _or_404(Refund, refund_id)
+    form = RefundDecisionForm()
+    if not form.validate_on_submit():
+        return render_form_errors("billing/refund_decision.html", refund=refund, form=form, error=None,
+                                  record_form=RecordRefundForm(formdata=None))
+    try:
+        decide = services.approve_refund if decision == "approve" else services.reject_refund
+        decide(refund_id, actor(), form.note.data)
+        db.session.commit()
+    except BillingError as error:
+        db.session.rollback()
+        return _refund_answer(refund, error, "", form)
+    return _refund_answer(refund, None, "Refund approved: the clerk can now pay it back." if decision == "approve"
+                          else "Refund rejected.")
+
+
+@bp.route("/refunds/<int:refund_id>/record", methods=["POST"])
+@role_required(Role.CLERK)
+def record_refund(refund_id: int):
+    refund = _or_404(Refund, refund_id)
+    form = RecordRefundForm()
+    if form.validate_on_submit():
+        try:
+            services.record_refund(refund_id, actor(), form.reference.data)
+            db.session.commit()
+            return _back_to_invoice(refund.invoice_id, f"Refund of {refund.amount:,.2f} recorded; the balance rose"
+                                                        " by it.")
+        except BillingError as error:
+            db.session.rollback()
+            return _refund_answer(refund, error, "", None)
+    return render_form_errors("billing/refund_decision.html", refund=refund, form=RefundDecisionForm(formdata=None),
+                              error=None, record_form=form)
+
+
+# --- claims ------------------------------------------------------------------------------------------
+
+@bp.route("/invoices/<int:invoice_id>/claims/new", methods=["GET", "POST"])
+@role_required(Role.CLERK)
+def new_claim(invoice_id: int):
+    invoice = invoice_or_404(invoice_id)
+    if request.method == "GET":
+        require_open(invoice)
+        return render("billing/claim_form.html", invoice=invoice, form=blank_claim_form(invoice),
+                      room=services.claimable(invoice))
+    form = ClaimForm()
+    if form.validate_on_submit():
+        try:
+            services.submit_claim(invoice_id, actor(), payer=form.payer.data, policy_number=form.policy_number.data,
+                                  claimed_amount=form.claimed_amount.data.strip())
+            db.session.commit()
+            return _back_to_invoice(invoice_id, "Claim filed with the insurer.")
+        except BillingError as error:
+            db.session.rollback()
+            show_error(form, error)
+    db.session.expire_all()
+    invoice = invoice_or_404(invoice_id)
+    return render_form_errors("billing/claim_form.html", fragment="billing/_claim_form.html", invoice=invoice,
+                              form=form, room=services.claimable(invoice))
+
+
+@bp.route("/claims/<int:claim_id>/decide", methods=["GET", "POST"])
+@role_required(Role.CLERK)
+def decide_claim(claim_id: int):
+    claim = _or_404(Claim, claim_id)
+    if request.method == "GET":
+        if claim.status is not ClaimStatus.SUBMITTED:
+            abort(409)
+        return render("billing/claim_decision.html", claim=claim, invoice=claim.invoice,
+                      form=ClaimDecisionForm(formdata=None, data={"payer_reference": claim.payer_reference or ""}))
+    form = ClaimDecisionForm()
+    if form.validate_on_submit():
+        try:
+            services.decide_claim(claim_id, actor(), status=form.status.data,
+                                  approved_amount=(form.approved_amount.data or "").strip() or None,
+                                  payer_reference=form.payer_reference.data, reason_code=form.reason_code.data)
+            db.session.commit()
+            return _back_to_invoice(claim.invoice_id, "Decision recorded; the patient is told by email.")
+        except BillingError as error:
+            db.session.rollback()
+            show_error(form, error)
+    db.session.expire_all()
+    claim = _or_404(Claim, claim_id)
+    return render_form_errors("billing/claim_decision.html", fragment="billing/_claim_decision_form.html",
+                              claim=claim, invoice=claim.invoice, form=form)
+
+
+@bp.route("/claims/<int:claim_id>/paid", methods=["GET", "POST"])
+@role_required(Role.CLERK)
+def claim_paid(claim_id: int):
+    claim = _or_404(Claim, claim_id)
+    if request.method == "GET":
+        if claim.status not in (ClaimStatus.APPROVED, ClaimStatus.PARTIALLY_APPROVED):
+            abort(409)
+        amount = min(claim.approved_amount, claim.invoice.balance)
+        return render("billing/claim_paid.html", claim=claim, invoice=claim.invoice, form=ClaimPaidForm(
+            formdata=None, data={"amount": f"{amount:.2f}", "paid_on": clinic_today(),
+                                 "payer_reference": claim.payer_reference or ""}))
+    form = ClaimPaidForm()
+    if form.validate_on_submit():
+        try:
+            services.mark_claim_paid(claim_id, actor(), amount=form.amount.data.strip(), paid_on=form.paid_on.data,
+                                     payer_reference=form.payer_reference.data)
+            db.session.commit()
+            return _back_to_invoice(claim.invoice_id, "The insurer's payment is recorded.")
+        except BillingError as error:
+            db.session.rollback()
+            show_error(form, error)
+    db.session.expire_all()
+    claim = _or_404(Claim, claim_id)
+    return render_form_errors("billing/claim_paid.html", fragment="billing/_claim_paid_form.html", claim=claim,
+                              invoice=claim.invoice, form=form)

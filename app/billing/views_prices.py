@@ -1,0 +1,65 @@
+"""The price list: clerks and admins keep it; a service is never deleted, only taken off the list."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, flash, request, url_for
+
+from app.billing import services
+from app.billing.forms import PriceItemForm, show_error
+from app.billing.models import PriceItem
+from app.billing.services import BillingError
+from app.billing.views import actor, bp
+from app.clinic.models import Department
+from app.extensions import db
+from app.web.rendering import redirect_to, render, render_form_errors
+
+
+def _departments() -> list[Department]:
+    return list(db.session.scalars(sa.select(Department).order_by(Department.name)))
+
+
+@bp.route("/prices")
+def prices():
+    show_all = request.args.get("show") == "all"
+    query = sa.select(PriceItem).order_by(PriceItem.active.desc(), PriceItem.code)
+    if not show_all:
+        query = query.where(PriceItem.active.is_(True))
+    return render("billing/prices.html", items=list(db.session.scalars(query)), show_all=show_all)
+
+
+def _save(item: PriceItem | None):
+    form = PriceItemForm(obj=item, departments=_departments()) if request.method == "POST" else PriceItemForm(
+        formdata=None, obj=item, departments=_departments(),
+        data={"department_id": str(item.department_id or "") if item else "", "price": f"{item.price:.2f}"} if item
+        else {"active": True})
+    if request.method == "GET":
+        return render("billing/price_form.html", form=form, item=item)
+    if form.validate_on_submit():
+        values = {"code": form.code.data, "name": form.name.data, "price": form.price.data.strip(),
+                  "active": form.active.data,
+                  "department_id": int(form.department_id.data) if form.department_id.data else None}
+        try:
+            if item is None:
+                saved = services.create_price_item(actor(), **values)
+            else:
+                saved = services.update_price_item(item, actor(), **values)
+            db.session.commit()
+            flash(f"{saved.code} · {saved.name} saved.", "success")
+            return redirect_to(url_for("billing.prices"))
+        except BillingError as error:
+            db.session.rollback()
+            show_error(form, error)
+    return render_form_errors("billing/price_form.html", form=form, item=item)
+
+
+@bp.route("/prices/new", methods=["GET", "POST"])
+def new_price():
+    return _save(None)
+
+
+@bp.route("/prices/<int:item_id>/edit", methods=["GET", "POST"])
+def edit_price(item_id: int):
+    item = db.session.get(PriceItem, item_id)
+    if item is None:
+        abort(404)
+    return _save(item)

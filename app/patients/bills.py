@@ -1,0 +1,115 @@
+"""A patient's bills: the list with status and balance, one bill in detail, its PDF, and the billing history.
+
+Routes of the patients blueprint. Drafts are the clinic's work in progress and are never shown. Another
+patient's bill answers 404 (`require_patient_access`), the PDF too. Opening a bill and downloading its PDF
+are recorded as events (`invoice.viewed`, `invoice.pdf_downloaded`), so the audit trail shows who read it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import abort, current_app, make_response
+from flask_login import current_user
+
+from app.billing.models import Claim, Invoice, InvoiceHistory, InvoiceStatus, Payment, Refund, RefundStatus
+from app.billing.pdf import render_pdf
+from app.billing.services import Share, share
+from app.events.outbox import emit
+from app.extensions import db
+from app.patients.views import bp
+from app.timeutil import utcnow
+from app.web.access import require_patient_access
+from app.web.rendering import render
+
+PER_PAGE = 20
+
+
+@dataclass(frozen=True)
+class BillSummary:
+    """What a bill's page and PDF show beside the stored figures."""
+
+    payments: list[Payment]
+    refunds: list[Refund]  # recorded ones: money paid back to the patient
+    claims: list[Claim]
+    history: list[InvoiceHistory]
+    share: Share  # who is expected to pay what (services.share)
+
+    @classmethod
+    def of(cls, invoice: Invoice) -> BillSummary:
+        return cls(payments=list(invoice.payments),
+                   refunds=[r for r in invoice.refunds if r.status is RefundStatus.RECORDED],
+                   claims=list(invoice.claims), share=share(invoice),
+                   history=[h for h in invoice.history if h.to_status is not InvoiceStatus.DRAFT])
+
+
+def _shown(invoice: Invoice) -> bool:
+    """Bills that were issued (also if voided later); a draft, or a draft voided before issue, never was."""
+    return invoice.issued_at is not None and invoice.status is not InvoiceStatus.DRAFT
+
+
+def _visible():
+    return sa.select(Invoice).where(Invoice.patient_id == current_user.id, Invoice.issued_at.is_not(None),
+                                    Invoice.status != InvoiceStatus.DRAFT)
+
+
+def _own_bill(invoice_id: int) -> Invoice:
+    """The signed-in patient's issued bill with everything its page shows; 404 for anyone else's or a draft."""
+    invoice = db.session.scalar(
+        sa.select(Invoice).where(Invoice.id == invoice_id)
+        .options(sa.orm.selectinload(Invoice.lines), sa.orm.selectinload(Invoice.payments),
+                 sa.orm.selectinload(Invoice.refunds), sa.orm.selectinload(Invoice.claims),
+                 sa.orm.selectinload(Invoice.history), sa.orm.joinedload(Invoice.doctor_user),
+                 sa.orm.joinedload(Invoice.department), sa.orm.joinedload(Invoice.patient)))
+    if invoice is None or not _shown(invoice):
+        abort(404)
+    require_patient_access(invoice.patient_id)
+    return invoice
+
+
+@bp.route("/bills")
+def bills():
+    page = db.paginate(_visible().options(sa.orm.joinedload(Invoice.doctor_user))
+                       .order_by(Invoice.issued_at.desc(), Invoice.id.desc()),
+                       per_page=PER_PAGE, error_out=False)
+    totals = db.session.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(Invoice.balance), 0).label("due"), sa.func.count().label("open"))
+        .where(Invoice.patient_id == current_user.id,
+               Invoice.status.in_((InvoiceStatus.ISSUED, InvoiceStatus.PARTIALLY_PAID)))).one()
+    return render("patients/bills/list.html", fragment="patients/bills/_list.html", page=page, totals=totals)
+
+
+@bp.route("/bills/history")
+def bills_history():
+    """Every change to the patient's bills since they were issued, newest first: issued, payments, refunds,
+    claims and insurers' decisions (editing a draft is the clinic's business)."""
+    query = (sa.select(InvoiceHistory).join(Invoice, Invoice.id == InvoiceHistory.invoice_id)
+             .where(Invoice.patient_id == current_user.id, Invoice.issued_at.is_not(None),
+                    Invoice.status != InvoiceStatus.DRAFT, InvoiceHistory.to_status != InvoiceStatus.DRAFT)
+             .options(sa.orm.contains_eager(InvoiceHistory.invoice))
+             .order_by(InvoiceHistory.at.desc(), InvoiceHistory.id.desc()))
+    page = db.paginate(query, per_page=PER_PAGE * 2, error_out=False)
+    return render("patients/bills/history.html", fragment="patients/bills/_history.html", page=page)
+
+
+@bp.route("/bills/<int:invoice_id>")
+def bill(invoice_id: int):
+    invoice = _own_bill(invoice_id)
+    emit("invoice.viewed", "invoice", invoice.id, {"number": invoice.number}, patient_id=invoice.patient_id)
+    db.session.commit()
+    return render("patients/bills/detail.html", invoice=invoice, summary=BillSummary.of(invoice))
+
+
+@bp.route("/bills/<int:invoice_id>/pdf")
+def bill_pdf(invoice_id: int):
+    invoice = _own_bill(invoice_id)
+    pdf = render_pdf("patients/bills/invoice_pdf.html", invoice=invoice, summary=BillSummary.of(invoice),
+                     clinic_name=current_app.config["HMS_CLINIC_NAME"],
+                     clinic_timezone=current_app.config["HMS_TIMEZONE"], printed_at=utcnow())
+    emit("invoice.pdf_downloaded", "invoice", invoice.id, {"number": invoice.number}, patient_id=invoice.patient_id)
+    db.session.commit()
+    response = make_response(pdf)
+    response.headers["Content-Type"] = "application/pdf"
+    response.headers["Content-Disposition"] = f'attachment; filename="{invoice.number or invoice.id}.pdf"'
+    response.headers["Content-Length"] = str(len(pdf))
+    return response
