@@ -36,6 +36,28 @@
     };
     toast(messages[status] || "Something went wrong (" + status + "). Nothing was changed; try again.");
   });
+  // A plain (not htmx) POST form: show the pressed button's spinner while the next page loads, and ignore a
+  // second submit (a double click) until then. htmx forms have their own indicator and never get here: htmx
+  // calls preventDefault on the form before this document-level listener runs.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || (form.method || "").toLowerCase() !== "post") return;
+    if (form.dataset.submitting) {
+      event.preventDefault();
+      return;
+    }
+    form.dataset.submitting = "1";
+    form.setAttribute("aria-busy", "true");
+    if (event.submitter) event.submitter.classList.add("htmx-request");
+  });
+  // Back to a page kept in the browser's cache: its forms may be submitted again.
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-submitting]").forEach(function (form) {
+      delete form.dataset.submitting;
+      form.removeAttribute("aria-busy");
+      form.querySelectorAll(".htmx-request").forEach(function (el) { el.classList.remove("htmx-request"); });
+    });
+  });
   document.addEventListener("htmx:sendError", function () {
     toast("The server could not be reached. Check your connection and try again.");
   });
