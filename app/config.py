@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 DEV_DATABASE_URL = "mysql+pymysql://hms:hms@127.0.0.1:3306/hms?charset=utf8mb4"
@@ -101,6 +102,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "HMS_PHONE_REGION": os.environ.get("HMS_PHONE_REGION", "US"),
         "HMS_CLINIC_NAME": os.environ.get("HMS_CLINIC_NAME", "HMS Clinic"),
         "HMS_CURRENCY": os.environ.get("HMS_CURRENCY", "USD"),
+        "HMS_TAX_RATE": os.environ.get("HMS_TAX_RATE", "0"),  # percent, applied to new invoices
+        "HMS_INVOICE_DUE_DAYS": int(os.environ.get("HMS_INVOICE_DUE_DAYS", "30")),
         "HMS_PASSWORD_LINK_HOURS": int(os.environ.get("HMS_PASSWORD_LINK_HOURS", "48")),
         "HMS_SLOT_PREVIEW_DAYS": int(os.environ.get("HMS_SLOT_PREVIEW_DAYS", "14")),
         "HMS_DASHBOARD_REFRESH_SECONDS": int(os.environ.get("HMS_DASHBOARD_REFRESH_SECONDS", "30")),
@@ -123,4 +126,15 @@ def load_config(overrides: dict | None = None) -> dict:
     if overrides:
         config.update(overrides)
     ZoneInfo(config["HMS_TIMEZONE"])  # fail at start, not on the first page, if the zone is wrong
+    _check_tax_rate(str(config["HMS_TAX_RATE"]))
     return config
+
+
+def _check_tax_rate(value: str) -> None:
+    try:
+        rate = Decimal(value)
+    except InvalidOperation:
+        rate = None
+    if rate is None or not rate.is_finite() or not 0 <= rate < 100 or rate != rate.quantize(Decimal("0.01")):
+        raise ConfigError(f"HMS_TAX_RATE must be a percentage between 0 and 100 with at most two decimals,"
+                          f" such as 8.25 (got {value!r})")

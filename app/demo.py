@@ -1,7 +1,7 @@
 """`flask seed demo`: demo accounts for a developer's machine. Safe to run again."""
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 import click
@@ -68,6 +68,67 @@ def _seed_practice() -> None:
                        start=time.fromisoformat(start), end=time.fromisoformat(end), slot_minutes=minutes)
 
 
+# Maria Garcia's record with Dr. Okafor: (days ago, complaint, assessment, plan, vitals, ICD-10 codes, drug,
+# (amendment reason, corrected plan))
+VISITS = [
+    (120, "Annual check-up", "Healthy adult; borderline blood pressure.", "Lifestyle advice; recheck in 3 months.",
+     {"systolic": 134, "diastolic": 86, "heart_rate": 74, "spo2": 98, "temperature_c": "36.7", "weight_kg": "71.0",
+      "height_cm": "165"}, ["Z00.00"], None, None),
+    (60, "Morning headaches", "Stage 1 hypertension.", "Start amlodipine 5 mg; home blood pressure diary.",
+     {"systolic": 148, "diastolic": 94, "heart_rate": 80, "spo2": 97, "temperature_c": "36.8", "weight_kg": "72.5",
+      "height_cm": "165"}, ["I10"], ("Amlodipine", "5 mg"), None),
+    (14, "Blood pressure review", "Hypertension, improving on treatment.", "Continue amlodipine; review in 6 months.",
+     {"systolic": 132, "diastolic": 84, "heart_rate": 72, "spo2": 98, "temperature_c": "36.6", "weight_kg": "71.8",
+      "height_cm": "165"}, ["I10"], None,
+     ("Follow-up interval corrected to 3 months.", "Continue amlodipine; review in 3 months.")),
+]
+
+
+def _seed_records() -> None:
+    """Signed visits, vitals over time and an allergy for Maria Garcia, so "My records" has something to show."""
+    import sqlalchemy as sa
+
+    from app.appointments.models import Appointment, Status
+    from app.records import services as records
+    from app.records.models import Encounter, Severity
+    from app.timeutil import utcnow
+
+    patient, doctor = find_user_by_email("maria.garcia@example.com"), find_user_by_email("amara.okafor@example.com")
+    if patient is None or doctor is None or get_doctor(doctor.id) is None:
+        return
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Encounter).where(Encounter.patient_id == patient.id)):
+        return
+    cardiology = next(d for d in departments() if d.name == "Cardiology")
+    records.record_allergy(patient.id, substance="Penicillin", reaction="Hives and swelling of the lips",
+                           severity=Severity.SEVERE, by=doctor)
+    for days_ago, complaint, assessment, plan, vitals, codes, drug, amendment in VISITS:
+        starts_at = datetime.combine((utcnow() - timedelta(days=days_ago)).date(), time(14), tzinfo=utcnow().tzinfo)
+        appointment = Appointment(patient_id=patient.id, doctor_id=doctor.id, department_id=cardiology.id,
+                                  starts_at=starts_at, ends_at=starts_at + timedelta(minutes=30), reason=complaint,
+                                  status=Status.COMPLETED, active=None)
+        db.session.add(appointment)
+        db.session.flush()
+        encounter, _ = records.open_encounter(doctor, appointment)
+        records.save_notes(encounter, chief_complaint=complaint, subjective="Reported by the patient.",
+                           objective="Examination unremarkable apart from the blood pressure.",
+                           assessment=assessment, plan=plan)
+        records.save_vitals(encounter, vitals)
+        encounter.vitals_recorded_at = starts_at
+        for code in codes:
+            records.add_diagnosis(encounter, code)
+        if drug:
+            records.add_prescription(encounter, records.PrescriptionInput(
+                drug_name=drug[0], strength=drug[1], form="tablet", dose="1 tablet", route="oral",
+                frequency="once daily", duration_days=90, quantity=90, refills=1,
+                instructions="Take in the morning."), doctor)
+        records.sign(encounter, doctor)
+        if amendment:
+            reason, corrected_plan = amendment
+            corrected = records.amend(encounter, doctor, reason)
+            records.save_notes(corrected, plan=corrected_plan)
+            records.sign(corrected, doctor)
+
+
 @seed_cli.command("demo")
 @with_appcontext
 def demo() -> None:
@@ -84,9 +145,29 @@ def demo() -> None:
             register_patient(registration)
         rows.append((Role.PATIENT.label, registration.email, registration.password))
     _seed_practice()
+    _seed_records()
     install_default_templates()
+    _seed_billing()
+    _seed_report_history()
     db.session.commit()
     click.echo("\nDemo logins (http://127.0.0.1:5000/login):")
     for role, email, password in rows:
         click.echo(f"  {role:<14} {email:<28} {password}")
     click.echo("")
+
+
+def _seed_billing() -> None:
+    """The price list and a few invoices in each state for the demo patients."""
+    from app.billing.demo import seed_billing_demo
+
+    if seed_billing_demo(find_user_by_email("priya.shah@example.com"), find_user_by_email("admin@example.com")):
+        click.echo("Billing: price list, a visit to bill, and invoices in each state for the demo patients.")
+
+
+def _seed_report_history() -> None:
+    """A year of past bills for six more patients, so the billing reports have something to show."""
+    from app.billing.reports_demo import seed_report_history
+
+    made = seed_report_history(find_user_by_email("priya.shah@example.com"), find_user_by_email("admin@example.com"))
+    if made:
+        click.echo(f"Billing history for the reports: {made} invoices over the last year.")

@@ -6,3 +6,6 @@ from app.notifications.models import Notification, NotificationTemplate  # noqa:
 from app.clinic.models import Department, DoctorProfile  # noqa: F401
 from app.scheduling.models import Unavailability, WeeklyAvailability  # noqa: F401
 from app.appointments.models import Appointment, ReminderSent, StatusChange  # noqa: F401
+from app.records.models import (Allergy, AllergyAcknowledgement, BreakGlassGrant, Diagnosis, Encounter,  # noqa: F401
+                                Prescription)
+from app.billing.models import Claim, Invoice, InvoiceCounter, InvoiceHistory, InvoiceLine, Payment, PriceItem, Refund  # noqa: F401

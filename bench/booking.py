@@ -177,6 +177,12 @@ class PhaseResult:
     def outcomes(self) -> Counter:
         return Counter(s.outcome for s in self.samples)
 
+    def as_dict(self) -> dict:
+        """The phase as the `--json` dumps write it."""
+        return {"name": self.name, "clients": self.clients, "requests": len(self.samples), "rate": self.rate(),
+                "p50": self.pct(50), "p95": self.pct(95), "p99": self.pct(99), "max": self.pct(100),
+                "outcomes": dict(self.outcomes()), "cpu": self.cpu, "notes": self.notes}
+
 
 def classify_booking(status: int, body: bytes) -> str:
     if status == 303:
@@ -787,11 +793,7 @@ def main(argv: list[str] | None = None) -> int:
                          f" slots, one more doctor with {data.dashboard_appointments} appointments this week"}
         print(report(args, command, phases, facts), flush=True)
         if args.json:
-            args.json.write_text(json.dumps({key: {
-                "name": r.name, "clients": r.clients, "requests": len(r.samples), "rate": r.rate(),
-                "p50": r.pct(50), "p95": r.pct(95), "p99": r.pct(99), "max": r.pct(100),
-                "outcomes": dict(r.outcomes()), "cpu": r.cpu, "notes": r.notes} for key, r in phases.items()},
-                indent=2))
+            args.json.write_text(json.dumps({key: r.as_dict() for key, r in phases.items()}, indent=2))
         failed = False
         return 0
     except BenchError as error:

@@ -18,6 +18,9 @@ missing=()
 command -v mysql >/dev/null || missing+=(mariadb-client)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+# WeasyPrint (PDF bills and prescriptions) draws text with Pango and needs a font.
+ldconfig -p 2>/dev/null | grep -q libpangoft2-1.0.so.0 || missing+=(libpango-1.0-0 libpangoft2-1.0-0)
+[ -d /usr/share/fonts/truetype/dejavu ] || missing+=(fonts-dejavu-core)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root apt-get update -qq

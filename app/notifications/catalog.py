@@ -276,3 +276,94 @@ APPOINTMENT_EVENTS = (
     ),
 )
 EVENTS.update({e.type: e for e in APPOINTMENT_EVENTS})
+
+
+# --- billing ----------------------------------------------------------------------------------------
+
+BILLING_VARIABLES = {
+    "invoice_number": "The invoice number, e.g. “INV-2026-000123”",
+    "total_text": "The invoice total with its currency",
+    "balance_text": "What is still owed on the invoice, with its currency",
+    "invoice_url": "Address of the invoice in “My bills” on the HMS website",
+}
+BILLING_SAMPLE = {
+    "invoice_number": "INV-2026-000123", "total_text": "USD 180.00", "balance_text": "USD 80.00",
+    "invoice_url": "https://clinic.example.com/patient/bills/42",
+}
+_BILL_LINK_HTML = "<a href=\"{{ invoice_url }}\">{{ invoice_url }}</a>"
+
+
+def _billing_event(type: str, title: str, defaults: dict[Channel, Default], *, variables: dict | None = None,
+                   sample: dict | None = None) -> NotifyingEvent:
+    return NotifyingEvent(type=type, title=title, variables={**BILLING_VARIABLES, **(variables or {})},
+                          sample={**BILLING_SAMPLE, **(sample or {})}, defaults=defaults)
+
+
+BILLING_EVENTS = (
+    _billing_event(
+        "invoice.issued", "Invoice issued",
+        variables={"due_text": "The date the invoice is due, e.g. “24 Dec 2026”"},
+        sample={"due_text": "24 Dec 2026", "balance_text": "USD 180.00"},
+        defaults={
+            Channel.EMAIL: Default(
+                subject="Your invoice {{ invoice_number }} from {{ clinic_name }}",
+                body_text=("Dear {{ recipient_name }},\n\nYour invoice {{ invoice_number }} for {{ total_text }} is"
+                           " ready. It is due on {{ due_text }}.\n\nSee it and download a PDF: {{ invoice_url }}"
+                           + _SIGNATURE_TEXT),
+                body_html=("<p>Dear {{ recipient_name }},</p><p>Your invoice <strong>{{ invoice_number }}</strong>"
+                           " for <strong>{{ total_text }}</strong> is ready. It is due on {{ due_text }}.</p>"
+                           "<p>See it and download a PDF: " + _BILL_LINK_HTML + "</p>" + _SIGNATURE_HTML),
+            ),
+            Channel.SMS: Default(body_text="{{ clinic_name }}: invoice {{ invoice_number }} for {{ total_text }},"
+                                           " due {{ due_text }}. {{ invoice_url }}"),
+        },
+    ),
+    _billing_event(
+        "payment.received", "Payment received (receipt)",
+        variables={"amount_text": "The amount paid, with its currency",
+                   "method_text": "How it was paid: Cash, Card or Bank transfer"},
+        sample={"amount_text": "USD 100.00", "method_text": "Card"},
+        defaults={
+            Channel.EMAIL: Default(
+                subject="Payment received for {{ invoice_number }}",
+                body_text=("Dear {{ recipient_name }},\n\nWe received {{ amount_text }} ({{ method_text }}) for"
+                           " invoice {{ invoice_number }}. The balance is now {{ balance_text }}.\n\nYour invoice:"
+                           " {{ invoice_url }}" + _SIGNATURE_TEXT),
+                body_html=("<p>Dear {{ recipient_name }},</p><p>We received <strong>{{ amount_text }}</strong>"
+                           " ({{ method_text }}) for invoice {{ invoice_number }}. The balance is now"
+                           " <strong>{{ balance_text }}</strong>.</p><p>Your invoice: " + _BILL_LINK_HTML + "</p>"
+                           + _SIGNATURE_HTML),
+            ),
+            Channel.SMS: Default(body_text="{{ clinic_name }}: we received {{ amount_text }} for {{ invoice_number }}."
+                                           " Balance: {{ balance_text }}."),
+        },
+    ),
+    _billing_event(
+        "claim.decided", "Insurance claim decided",
+        variables={"payer": "The insurer's name",
+                   "decision_text": "The insurer's decision: approved, partially approved or denied",
+                   "claimed_text": "The amount claimed, with its currency",
+                   "approved_text": "The amount the insurer approved, with its currency",
+                   "reason_code": "The insurer's reason code (empty when approved in full)",
+                   "patient_due_text": "What the patient is expected to pay now, with its currency"},
+        sample={"payer": "Acme Health", "decision_text": "partially approved", "claimed_text": "USD 180.00",
+                "approved_text": "USD 120.00", "reason_code": "CO-45", "patient_due_text": "USD 60.00"},
+        defaults={
+            Channel.EMAIL: Default(
+                subject="{{ payer }} decided the claim for {{ invoice_number }}",
+                body_text=("Dear {{ recipient_name }},\n\n{{ payer }} {{ decision_text }} the claim of {{ claimed_text }}"
+                           " for invoice {{ invoice_number }}: {{ approved_text }} approved."
+                           "{% if reason_code %} Reason code: {{ reason_code }}.{% endif %}\n\nYour share to pay now:"
+                           " {{ patient_due_text }}.\n\nYour invoice: {{ invoice_url }}" + _SIGNATURE_TEXT),
+                body_html=("<p>Dear {{ recipient_name }},</p><p>{{ payer }} {{ decision_text }} the claim of"
+                           " {{ claimed_text }} for invoice {{ invoice_number }}: <strong>{{ approved_text }}"
+                           "</strong> approved.{% if reason_code %} Reason code: {{ reason_code }}.{% endif %}</p>"
+                           "<p>Your share to pay now: <strong>{{ patient_due_text }}</strong>.</p><p>Your invoice: "
+                           + _BILL_LINK_HTML + "</p>" + _SIGNATURE_HTML),
+            ),
+            Channel.SMS: Default(body_text="{{ clinic_name }}: {{ payer }} {{ decision_text }} the claim for"
+                                           " {{ invoice_number }}. Your share now: {{ patient_due_text }}."),
+        },
+    ),
+)
+EVENTS.update({e.type: e for e in BILLING_EVENTS})

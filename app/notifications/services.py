@@ -107,6 +107,8 @@ def _context(event: NotifyingEvent, envelope: dict, user: User) -> dict:
                "site_url": current_app.config["HMS_PUBLIC_URL"]}
     if event.type.startswith("appointment."):
         context.update(_appointment_context(event, envelope))
+    elif event.type.startswith(("invoice.", "payment.", "claim.")):
+        context.update({name: data.get(name, "") for name in event.variables})  # billing puts them in the event
     elif event.type == "patient.registered":
         context["email"] = user.email
     elif event.type == "patient.profile_changed":

@@ -4,21 +4,14 @@ from __future__ import annotations
 from datetime import time
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from devtools.mailbox import wait_for_messages
+from tests.browser.helpers import signed_in
 
 pytestmark = pytest.mark.browser
 
 
-def signed_in(browser: Browser, base_url: str, email: str, password: str) -> Page:
-    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    page.goto(f"{base_url}/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
-    return page
 
 
 @pytest.fixture
@@ -51,6 +44,7 @@ def test_patient_books_doctor_accepts_patient_reschedules_doctor_cancels(
 
     page = signed_in(browser, base_url, patient.email, DEFAULT_PASSWORD)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Book a visit").click()
+    page.wait_for_load_state()  # htmx listens for the department's change only once the page has loaded
     page.get_by_label("Which department do you need?").select_option(label="Family Medicine")
     page.get_by_test_id("doctor-choices").get_by_role("link", name="Dr. Hattie Wyatt").click()
     page.get_by_test_id("day-choices").get_by_role("link").nth(1).click()
