@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 DEV_DATABASE_URL = "mysql+pymysql://hms:hms@127.0.0.1:3306/hms?charset=utf8mb4"
+DEFAULT_TIMEZONE = "America/New_York"
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -98,7 +99,7 @@ def load_config(overrides: dict | None = None) -> dict:
         # and unique keys, see app/appointments/services.py).
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "pool_recycle": 3600,
                                       "isolation_level": "READ COMMITTED"},
-        "HMS_TIMEZONE": os.environ.get("HMS_TIMEZONE", "America/New_York"),
+        "HMS_TIMEZONE": os.environ.get("HMS_TIMEZONE", DEFAULT_TIMEZONE),
         "HMS_PHONE_REGION": os.environ.get("HMS_PHONE_REGION", "US"),
         "HMS_CLINIC_NAME": os.environ.get("HMS_CLINIC_NAME", "HMS Clinic"),
         "HMS_CURRENCY": os.environ.get("HMS_CURRENCY", "USD"),

@@ -2,6 +2,7 @@
 schedulers at once, scheduler processes killed and restarted, and the reminder email end to end."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -17,6 +18,7 @@ from app.appointments.models import ACTIVE, Appointment, ReminderSent, Status, S
 from app.appointments.reminders import due_offset, send_due_reminders, sweep_no_shows
 from app.appointments.services import book, reschedule, transition
 from app.clinic.models import DoctorProfile
+from app.config import DEFAULT_TIMEZONE
 from app.events.models import OutboxEvent
 from app.extensions import db
 from app.notifications.catalog import COMMON_VARIABLES, EVENTS
@@ -216,7 +218,7 @@ def bookable(app, people):
     return people
 
 
-CLINIC_ZONE = ZoneInfo("America/New_York")  # HMS_TIMEZONE's default, which the tests run with
+CLINIC_ZONE = ZoneInfo(os.environ.get("HMS_TIMEZONE", DEFAULT_TIMEZONE))  # the zone the app under test reads
 
 
 def local(days: int, hour: int, minute: int = 0) -> datetime:
