@@ -33,7 +33,7 @@ from tests.services import WorkerProcess, worker_env  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 DEFAULT_PASSWORD = "correct horse battery"
-APPEND_ONLY = {"audit_log"}
+APPEND_ONLY = ("audit_log", "encounters")  # tables whose triggers refuse DELETE
 _serial = count(1)
 
 
@@ -173,10 +173,11 @@ def _empty_tables(request):
         db.session.remove()
         with db.engine.begin() as conn:
             conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 0")
+            for name in APPEND_ONLY:  # first: with them gone, their children's triggers allow the DELETE
+                if conn.exec_driver_sql(f"SELECT EXISTS (SELECT 1 FROM {name})").scalar():
+                    conn.exec_driver_sql(f"TRUNCATE TABLE {name}")  # triggers refuse DELETE; TRUNCATE is DDL
             for table in reversed(db.metadata.sorted_tables):
-                if table.name in APPEND_ONLY:
-                    conn.exec_driver_sql(f"TRUNCATE TABLE {table.name}")  # triggers refuse DELETE; TRUNCATE is DDL
-                else:
+                if table.name not in APPEND_ONLY:
                     conn.execute(table.delete())
             conn.exec_driver_sql("SET FOREIGN_KEY_CHECKS = 1")
 

@@ -131,7 +131,7 @@ def upgrade():
     )
     op.create_index(op.f('ix_allergy_acknowledgements_prescription_id'), 'allergy_acknowledgements', ['prescription_id'], unique=False)
     # A signed encounter is never changed, whoever asks: no UPDATE of its row, no diagnosis or prescription
-    # added to it or changed. (Deletes are refused by the services; the test suite empties tables with DELETE.)
+    # added to it or changed. (Deletes: migration 0010.)
     op.execute(
         "CREATE TRIGGER encounters_signed_no_update BEFORE UPDATE ON encounters FOR EACH ROW "
         "IF OLD.status = 'signed' THEN "

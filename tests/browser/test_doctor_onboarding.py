@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from app.timeutil import clinic_today
 from devtools.mailbox import wait_for_messages
 
 pytestmark = pytest.mark.browser
@@ -60,7 +61,8 @@ def test_admin_creates_a_doctor_who_sets_a_password_adds_hours_and_is_found_by_a
 
     sign_in(page, base_url, "oliver.sacks@example.com", PASSWORD)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Availability").click()
-    tomorrow = date.today() + timedelta(days=1)
+    with app.app_context():
+        tomorrow = clinic_today() + timedelta(days=1)  # the clinic's tomorrow, whatever the hour in UTC
     page.get_by_label("Day", exact=True).select_option(str(tomorrow.weekday()))
     page.get_by_label("From", exact=True).fill("09:00")
     page.get_by_label("To", exact=True).fill("08:00")

@@ -288,7 +288,10 @@ def test_the_database_refuses_to_change_a_signed_encounter(app, as_doctor, visit
                           sa.update(Diagnosis).where(Diagnosis.encounter_id == encounter_id).values(code="I10"),
                           sa.insert(Diagnosis).values(encounter_id=encounter_id, code="I10", description="x",
                                                       is_primary=False, created_at=sa.func.now()),
-                          sa.update(Prescription).where(Prescription.encounter_id == encounter_id).values(dose="2")):
+                          sa.update(Prescription).where(Prescription.encounter_id == encounter_id).values(dose="2"),
+                          sa.delete(Diagnosis).where(Diagnosis.encounter_id == encounter_id),
+                          sa.delete(Prescription).where(Prescription.encounter_id == encounter_id),
+                          sa.delete(Encounter).where(Encounter.id == encounter_id)):
             with pytest.raises(OperationalError, match="encounter is signed"):
                 db.session.execute(statement)
             db.session.rollback()
