@@ -19,7 +19,8 @@ a short warm-up with the same load:
 2. booking, race: the same clients, all for one doctor; each round every client POSTs the *same* slot at
    the same moment (a barrier), so one should win and the rest get 409 "slot taken";
 3. the dashboard: --dash-clients sessions of one doctor with 50 appointments this week GET /doctor/ (the
-   full page), then the same with `HX-Request: true` (the fragment the page refreshes itself with);
+   full page), then the same with `HX-Request: true` (the whole fragment), then as the page's 30 s refresh
+   sends it, with the version the page shows (`X-Schedule-Version`): the schedule is unchanged, so 204;
 4. the baseline: the bare app's one indexed SELECT (the dashboard doctor's 50 appointments) with
    --dash-clients clients, and with --clients clients.
 
@@ -51,6 +52,7 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode
 
+from app.doctors.appointments import VERSION_HEADER
 from bench.common import (DB_HOST, DB_PASSWORD, DB_PORT, DB_USER, ROOT, BenchError, CpuMeter, Database, find_pid,
                           fmt, free_port, machine_facts_line, percentile, ratio, wait_for)
 
@@ -536,7 +538,8 @@ def report(args, command: str, phases: dict[str, PhaseResult], facts: dict) -> s
         "",
         f"Ratios: dashboard req/s ÷ bare req/s ({dash.clients if dash else '–'} clients each) ="
         f" **{fmt(ratio(rate('dashboard'), rate('bare')), 3)}** (aim ≥ 0.5); HTMX refresh of the dashboard ÷ bare ="
-        f" **{fmt(ratio(rate('dashboard_htmx'), rate('bare')), 3)}**; booking (distinct) req/s ÷ bare req/s"
+        f" **{fmt(ratio(rate('dashboard_htmx'), rate('bare')), 3)}**; the refresh of an unchanged schedule (204) ÷ bare ="
+        f" **{fmt(ratio(rate('dashboard_poll'), rate('bare')), 3)}**; booking (distinct) req/s ÷ bare req/s"
         f" ({book.clients if book else '–'} clients each) = **{fmt(ratio(rate('distinct'), rate('bare16')), 3)}**;"
         f" dashboard p95 ÷ bare p95 = {fmt(ratio(dash.pct(95) if dash else None, bare8.pct(95) if bare8 else None))}×.",
         "",
@@ -732,11 +735,11 @@ def main(argv: list[str] | None = None) -> int:
             f" (warm-up rounds included); double bookings in the whole database: {check['double_bookings']}")
 
         # 3. the dashboard, full page and the HTMX refresh.
-        def dashboard(htmx: bool):
-            headers = {"HX-Request": "true"} if htmx else None
-
+        def dashboard(headers: dict | None):
             def step(i: int, client: Client, _round) -> tuple[str, float]:
                 status, body, _, seconds = client.request("GET", "/doctor/", headers=headers)
+                if status == 204 and headers and VERSION_HEADER in headers:
+                    return "unchanged (204)", seconds
                 return classify_page(status, body), seconds
 
             return step
@@ -747,14 +750,20 @@ def main(argv: list[str] | None = None) -> int:
             raise BenchError(f"the dashboard does not show the {data.dashboard_appointments} appointments"
                              f" (status {status}, {shown} patient names)")
         _, fragment, _, _ = doctors[0].request("GET", "/doctor/", headers={"HX-Request": "true"})
+        version = re.search(rb'data-version="([^"]+)"', body).group(1).decode()
         log.info("phase: dashboard, %d clients", args.dash_clients)
         phases["dashboard"] = run_phase(f"GET /doctor/ (full page), {args.dash_clients} clients", doctors,
-                                        dashboard(False), **run)
+                                        dashboard(None), **run)
         phases["dashboard"].notes.append(f"page {len(body):,} bytes with {shown} patient-name mentions"
                                          f" ({data.dashboard_appointments} appointments this week)")
-        phases["dashboard_htmx"] = run_phase(f"GET /doctor/ with HX-Request (the refresh fragment),"
-                                             f" {args.dash_clients} clients", doctors, dashboard(True), **run)
+        phases["dashboard_htmx"] = run_phase(f"GET /doctor/ with HX-Request, no version (the whole fragment),"
+                                             f" {args.dash_clients} clients", doctors,
+                                             dashboard({"HX-Request": "true"}), **run)
         phases["dashboard_htmx"].notes.append(f"fragment {len(fragment):,} bytes")
+        phases["dashboard_poll"] = run_phase(
+            f"GET /doctor/ as the 30 s refresh sends it (HX-Request + the page's {VERSION_HEADER}), schedule"
+            f" unchanged, {args.dash_clients} clients", doctors,
+            dashboard({"HX-Request": "true", VERSION_HEADER: version}), **run)
 
         # 4. the bare app, the same way.
         bare_path = f"/bare?doctor={data.dashboard_doctor[0]}"

@@ -8,8 +8,9 @@ from datetime import datetime, time, timedelta
 import pytest
 import sqlalchemy as sa
 
-from app.accounts.models import Role
+from app.accounts.models import Role, User
 from app.appointments.models import Appointment, Status, StatusChange
+from app.doctors.appointments import Schedule, schedule_version
 from app.events.models import OutboxEvent
 from app.extensions import db
 from app.timeutil import clinic_today, clinic_zone, utcnow
@@ -96,6 +97,63 @@ def test_the_dashboard_shows_todays_agenda_the_week_and_pending_requests(app, cl
     fragment = text(as_doctor.get("/doctor/", htmx=True))
     assert "<html" not in fragment
     assert 'id="dashboard"' in fragment and "Knee pain" in fragment
+
+
+def version_of(html: str) -> str:
+    return re.search(r'data-version="([^"]+)"', html).group(1)
+
+
+def refresh(client, version: str):
+    return client.http.get("/doctor/", headers={"HX-Request": "true", "X-Schedule-Version": version})
+
+
+def test_the_refresh_of_an_unchanged_schedule_answers_204_and_any_change_answers_the_new_schedule(
+        app, clinic, as_doctor):
+    ada, grace = clinic.patients
+    visit = clinic.add(local(app, 0, 9), Status.CONFIRMED, patient=ada)
+    request_id = clinic.add(local(app, 3, 14), Status.REQUESTED, patient=grace, reason="Knee pain")
+    html = text(as_doctor.get("/doctor/"))
+    version = version_of(html)
+    assert f'hx-headers=\'{{"X-Schedule-Version": "{version}"}}\'' in html
+
+    unchanged = refresh(as_doctor, version)
+    assert unchanged.status_code == 204 and unchanged.data == b""
+    assert refresh(as_doctor, "stale").status_code == 200  # a version the page never had: the whole fragment
+    assert as_doctor.get("/doctor/").status_code == 200  # a plain page load always renders
+
+    def changed(change) -> str:
+        with app.app_context():
+            change()
+            db.session.commit()
+        response = refresh(as_doctor, version)
+        assert response.status_code == 200
+        return text(response)
+
+    assert "No requests waiting" in changed(lambda: db.session.execute(
+        sa.update(Appointment).where(Appointment.id == request_id).values(status=Status.CONFIRMED)))
+    version = version_of(text(as_doctor.get("/doctor/")))
+    assert "Lower back pain" in changed(lambda: db.session.execute(
+        sa.update(Appointment).where(Appointment.id == visit).values(reason="Lower back pain")))
+    version = version_of(text(as_doctor.get("/doctor/")))
+    assert "Ada King" in changed(lambda: db.session.execute(
+        sa.update(User).where(User.id == ada.id).values(full_name="Ada King")))
+    version = version_of(text(as_doctor.get("/doctor/")))
+    assert "Ada King" not in changed(lambda: db.session.execute(
+        sa.update(Appointment).where(Appointment.id == visit).values(status=Status.CANCELLED_BY_PATIENT)))
+
+
+def test_the_version_moves_when_a_visit_starts_or_the_day_changes(app, clinic):
+    starts_at = in_hours(1)
+    clinic.add(starts_at, Status.CONFIRMED)
+    with app.test_request_context():
+        schedule = Schedule(back="/doctor/")
+        since = starts_at - timedelta(days=1)
+        before = schedule_version(clinic.doctor.id, since, schedule)
+        assert schedule_version(clinic.doctor.id, since, schedule) == before
+        schedule.now = starts_at  # the visit has started: "Cancel" gives way to "No-show"
+        assert schedule_version(clinic.doctor.id, since, schedule) != before
+        schedule.now, schedule.today = utcnow(), schedule.today + timedelta(days=1)
+        assert schedule_version(clinic.doctor.id, since, schedule) != before
 
 
 def test_a_doctor_without_appointments_sees_empty_states(app, clinic, as_doctor):

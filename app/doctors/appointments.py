@@ -15,8 +15,10 @@ from flask import abort, make_response, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from app.accounts.models import User
 from app.appointments.models import Appointment, Status
 from app.appointments.services import TRANSITIONS, TransitionError, for_doctor, transition
+from app.clinic.models import Department
 from app.clinic.services import get_doctor
 from app.doctors.forms import AppointmentFilterForm, ReasonForm, reason_form, status_label
 from app.doctors.views import bp
@@ -121,11 +123,32 @@ def _week(today: date) -> list[date]:
     return [monday + timedelta(days=n) for n in range(7)]
 
 
+VERSION_HEADER = "X-Schedule-Version"
+
+
+def schedule_version(doctor_id: int, since: datetime, schedule: Schedule) -> str:
+    """A digest of everything the dashboard shows from `since` on: each appointment's id, status, times,
+    reasons, patient and department (CRC32s XOR-ed in SQL, so no row is read into Python), how many have
+    started (that moves "Cancel" to "No-show"), and the clinic's date (that moves "Check in" to a day)."""
+    fields = sa.func.concat_ws("|", Appointment.id, Appointment.status, Appointment.starts_at, Appointment.ends_at,
+                               Appointment.reason, Appointment.status_reason, User.full_name, Department.name)
+    started = sa.func.sum(sa.case((Appointment.starts_at <= schedule.now, 1), else_=0))
+    count, digest, started = db.session.execute(
+        sa.select(sa.func.count(), sa.func.bit_xor(sa.func.crc32(fields)), started)
+        .join(User, User.id == Appointment.patient_id).join(Department, Department.id == Appointment.department_id)
+        .where(Appointment.doctor_id == doctor_id, Appointment.starts_at >= since,
+               Appointment.status.in_(ON_THE_SCHEDULE))).one()
+    return f"{schedule.today.isoformat()}.{count}.{digest or 0}.{started or 0}"
+
+
 @bp.route("/")
 def home():
     schedule = Schedule(back=url_for("doctors.home"), keep_open=True)
     days = _week(schedule.today)
     week_start, week_end = local_range(days[0], None, days[-1], None)
+    version = schedule_version(current_user.id, week_start, schedule)
+    if is_htmx() and request.headers.get(VERSION_HEADER) == version:
+        return Response(status=204)  # the 30 s refresh of an unchanged schedule: htmx swaps nothing
     week: dict[date, list[Appointment]] = {day: [] for day in days}
     for appointment in db.session.scalars(for_doctor(current_user.id, start=week_start, end=week_end,
                                                      statuses=ON_THE_SCHEDULE)):
@@ -136,7 +159,8 @@ def home():
                                       .limit(PENDING_SHOWN + 1)))
     return render("doctors/home.html", fragment="doctors/_dashboard.html", doctor=current_user,
                   profile=get_doctor(current_user.id), schedule=schedule, agenda=agenda, week=week,
-                  pending=pending[:PENDING_SHOWN], more_pending=len(pending) > PENDING_SHOWN)
+                  pending=pending[:PENDING_SHOWN], more_pending=len(pending) > PENDING_SHOWN, version=version,
+                  version_header=VERSION_HEADER)
 
 
 # --- the list -----------------------------------------------------------------------------------------
