@@ -24,13 +24,14 @@ operations = st.one_of(
     st.tuples(st.just("issue")),
     st.tuples(st.just("pay"), cents, st.booleans()),
     st.tuples(st.just("refund"), st.integers(0, 5), cents, st.booleans()),
-    st.tuples(st.just("claim"), cents, st.sampled_from(["approved", "partially_approved", "denied", "withdrawn", None]), cents,
-              st.booleans()),
+    st.tuples(st.just("claim"), cents, st.sampled_from(["approved", "partially_approved", "denied", "withdrawn", None]),
+              cents, st.booleans()),
     st.tuples(st.just("withdraw"), st.integers(0, 5)),
     st.tuples(st.just("void")),
 )
 # Half the sequences start from an issued invoice, so that payments, refunds and claims are reached often.
-starts = st.one_of(st.just([]), st.tuples(st.just("line"), st.integers(1, 4), cents).map(lambda line: [line, ("issue",)]))
+starts = st.one_of(st.just([]),
+                   st.tuples(st.just("line"), st.integers(1, 4), cents).map(lambda line: [line, ("issue",)]))
 ISSUED = [("line", 2, Decimal("100.00")), ("issue",)]  # a total of 214.50 at the test's 7.25 % tax
 
 
