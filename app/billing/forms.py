@@ -154,3 +154,8 @@ class ClaimPaidForm(FlaskForm):
     amount = money_field("Amount the insurer paid")
     paid_on = DateField("Date received", validators=[required("the date")])
     payer_reference = StringField("Insurer's payment reference", validators=[Optional(), at_most(100)])
+
+
+class ClaimWithdrawalForm(FlaskForm):
+    reason = TextAreaField("Why withdraw this claim?", validators=[required("the reason"), at_most(500)],
+                           render_kw={"rows": 2}, description="E.g. filed in error, wrong policy or wrong insurer.")

@@ -76,10 +76,14 @@ class ClaimStatus(enum.StrEnum):
     PARTIALLY_APPROVED = "partially_approved"
     DENIED = "denied"
     PAID = "paid"
+    WITHDRAWN = "withdrawn"  # taken back by the clinic before the insurer decided
 
     @property
     def label(self) -> str:
         return {"partially_approved": "Partially approved"}.get(self.value, self.value.capitalize())
+
+
+OPEN_CLAIM_STATUSES = (ClaimStatus.SUBMITTED, ClaimStatus.APPROVED, ClaimStatus.PARTIALLY_APPROVED)
 
 
 class PriceItem(db.Model):
@@ -259,7 +263,10 @@ class Refund(db.Model):
 
 
 class Claim(db.Model):
-    """An insurance claim on an invoice. The insurer's payment (`paid_amount`) reduces the balance."""
+    """An insurance claim on an invoice. The insurer's payment (`paid_amount`) reduces the balance.
+
+    A claim still awaiting the insurer can be withdrawn by the clinic: who, when and why are kept, and the
+    database refuses a withdrawn claim without them or with an insurer's decision or payment."""
 
     __tablename__ = "claims"
     __table_args__ = (
@@ -268,6 +275,8 @@ class Claim(db.Model):
         sa.CheckConstraint("approved_amount IS NULL OR (approved_amount >= 0 AND approved_amount <= claimed_amount)",
                            name="approved_within_claimed"),
         sa.CheckConstraint("paid_amount >= 0", name="paid_not_negative"),
+        sa.CheckConstraint("status <> 'withdrawn' OR (withdrawn_at IS NOT NULL AND withdrawal_reason IS NOT NULL"
+                           " AND approved_amount IS NULL AND paid_amount = 0)", name="withdrawn_recorded_undecided"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -285,9 +294,13 @@ class Claim(db.Model):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     paid_on: Mapped[date | None]
+    withdrawn_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    withdrawal_reason: Mapped[str | None] = mapped_column(sa.String(500))
 
     invoice: Mapped[Invoice] = relationship(back_populates="claims")
-    submitted_by: Mapped[User | None] = relationship()
+    submitted_by: Mapped[User | None] = relationship(foreign_keys=[submitted_by_id])
+    withdrawn_by: Mapped[User | None] = relationship(foreign_keys=[withdrawn_by_id])
 
 
 class InvoiceHistory(db.Model):

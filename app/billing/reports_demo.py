@@ -1,4 +1,5 @@
-"""Demo billing history for the reports: a year of past visits, invoices, payments, refunds and claims.
+"""Demo billing history for the reports: a year of past visits, invoices, payments, refunds and claims in every
+status.
 
 Called by `flask seed demo` (app/demo.py) after the demo accounts exist. Everything goes through the billing
 services, except two shortcuts that only a demo may take: the visits are written as completed appointments,
@@ -85,16 +86,18 @@ def seed_report_history(clerk: User, admin: User) -> int:
         if n % 4 == 0:  # insured: a claim for 60 %
             claim = services.submit_claim(invoice.id, clerk, payer=PAYERS[n % 3], policy_number=f"POL-{1000 + n}",
                                           claimed_amount=services.round_money(invoice.total * Decimal("0.6")))
-            if days_ago < 10:
+            if n % 32 == 12:  # filed under the wrong policy and withdrawn: the patient pays it all
+                services.withdraw_claim(claim.id, clerk, "Filed under the wrong policy number")
+            elif days_ago < 10:
                 continue  # still with the insurer
-            if n % 16 == 4:
+            elif n % 16 == 4:
                 services.decide_claim(claim.id, clerk, status="denied", reason_code="CO-50")
             elif n % 16 == 8:
                 services.decide_claim(claim.id, clerk, status="partially_approved", reason_code="CO-45",
                                       approved_amount=services.round_money(claim.claimed_amount / 2))
             else:
                 services.decide_claim(claim.id, clerk, status="approved", payer_reference=f"REF-{n}")
-            if days_ago > 20 and n % 16 != 4:
+            if days_ago > 20 and n % 16 != 4 and n % 32 != 12:
                 services.mark_claim_paid(claim.id, clerk, paid_on=day + timedelta(days=18))
         paid_on = min(today, day + timedelta(days=rng.randint(0, 12)))
         method = ["card", "card", "cash", "bank_transfer"][n % 4]

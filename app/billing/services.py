@@ -12,7 +12,8 @@ Public API (functions add and flush; the caller commits, with `app.transactions.
                     reject_refund(refund_id, actor, note), record_refund(refund_id, actor, reference)
   claims            submit_claim(invoice_id, actor, payer=, policy_number=, claimed_amount=),
                     decide_claim(claim_id, actor, status=, approved_amount=, payer_reference=, reason_code=),
-                    mark_claim_paid(claim_id, actor, amount=None, paid_on=None, payer_reference=None)
+                    mark_claim_paid(claim_id, actor, amount=None, paid_on=None, payer_reference=None),
+                    withdraw_claim(claim_id, actor, reason)
   reading           invoice_query(...), share(invoice), refundable(payment), claimable(invoice), worklist(),
                     patient_invoices(patient_id), patient_invoice(patient_id, invoice_id),
                     completed_appointments_to_bill(), consultation_fee(appointment)
@@ -31,9 +32,11 @@ Rules, checked here and (for the sums) by CHECK constraints in MySQL:
   - A refund is requested by one person and decided by another (also a CHECK); only once recorded does
     it raise the balance. Refunds on a payment never exceed that payment.
   - Claims: submitted → approved / partially_approved / denied; approved ones → paid, which reduces the
-    balance by what the insurer paid.
+    balance by what the insurer paid. A submitted claim (no answer from the insurer yet) can be withdrawn,
+    with a reason: it then expects nothing from the insurer and is no longer open, like a denied one.
 Every change appends an `InvoiceHistory` row and emits an event (audited by the worker);
-`invoice.issued`, `payment.received` and `claim.decided` also email the patient.
+`invoice.issued`, `payment.received` and `claim.decided` also email the patient. `claim.withdrawn` does not:
+the patient was not told of the filing either, and their bill shows the new share.
 """
 from __future__ import annotations
 
@@ -50,8 +53,9 @@ from sqlalchemy.orm import selectinload
 
 from app.accounts.models import Role, User
 from app.appointments.models import Appointment, Status as AppointmentStatus
-from app.billing.models import (OPEN_STATUSES, ZERO, Claim, ClaimStatus, Invoice, InvoiceCounter, InvoiceHistory,
-                                InvoiceLine, InvoiceStatus, Payment, PaymentMethod, PriceItem, Refund, RefundStatus)
+from app.billing.models import (OPEN_CLAIM_STATUSES, OPEN_STATUSES, ZERO, Claim, ClaimStatus, Invoice,
+                                InvoiceCounter, InvoiceHistory, InvoiceLine, InvoiceStatus, Payment, PaymentMethod,
+                                PriceItem, Refund, RefundStatus)
 from app.clinic.models import DoctorProfile
 from app.events.outbox import emit
 from app.extensions import db
@@ -386,9 +390,9 @@ def void_invoice(invoice_id: int, actor: User | None, reason: str | None) -> Inv
         raise BillingError("Money was received on this invoice: refund it before voiding.", "has_payments")
     if any(r.status in (RefundStatus.REQUESTED, RefundStatus.APPROVED) for r in invoice.refunds):
         raise BillingError("A refund is still pending on this invoice.", "pending_refund")
-    if any(c.status in (ClaimStatus.SUBMITTED, ClaimStatus.APPROVED, ClaimStatus.PARTIALLY_APPROVED)
-           for c in invoice.claims):
-        raise BillingError("An insurance claim is still open on this invoice.", "open_claim")
+    if any(c.status in OPEN_CLAIM_STATUSES for c in invoice.claims):
+        raise BillingError("An insurance claim is still open on this invoice: withdraw it if it was filed in error.",
+                           "open_claim")
     before = invoice.status
     invoice.status, invoice.live = InvoiceStatus.VOID, None
     invoice.voided_at, invoice.void_reason = utcnow(), reason
@@ -545,7 +549,7 @@ def record_refund(refund_id: int, actor: User, reference: str | None = None) -> 
 
 def _expected_from_insurer(claim: Claim) -> Decimal:
     """What a claim is expected to bring in: the claimed amount while pending, the approved amount once
-    decided, what was paid once paid, nothing when denied."""
+    decided, what was paid once paid, nothing when denied or withdrawn."""
     if claim.status is ClaimStatus.SUBMITTED:
         return claim.claimed_amount
     if claim.status in (ClaimStatus.APPROVED, ClaimStatus.PARTIALLY_APPROVED):
@@ -595,6 +599,8 @@ def decide_claim(claim_id: int, actor: User | None, *, status: ClaimStatus | str
     """The insurer's answer: approved (in full), partially approved (an amount below the claim, with a
     reason code) or denied (with a reason code)."""
     claim, invoice = _lock_claim(claim_id)
+    if claim.status is ClaimStatus.WITHDRAWN:
+        raise BillingError("This claim was withdrawn.", "withdrawn")
     if claim.status is not ClaimStatus.SUBMITTED:
         raise BillingError("This claim was already decided.", "already_decided")
     try:
@@ -655,12 +661,34 @@ def mark_claim_paid(claim_id: int, actor: User | None, *, amount=None, paid_on: 
     return claim
 
 
+def withdraw_claim(claim_id: int, actor: User | None, reason: str | None) -> Claim:
+    """Take back a claim the insurer has not answered (filed in error, wrong policy or insurer): it stops
+    counting towards the insurer's share and as an open claim, so the invoice can be voided or claimed again.
+    A decided claim stays: the insurer's answer is on record."""
+    claim, invoice = _lock_claim(claim_id)
+    if claim.status is not ClaimStatus.SUBMITTED:
+        raise BillingError(f"Only a claim awaiting the insurer's decision can be withdrawn; this one is"
+                           f" {claim.status.label.lower()}.", "not_submitted")
+    reason = _text(reason, "reason", "Give the reason for withdrawing the claim.", 500)
+    # Assigned together, after reading the actor (which may load it and autoflush): no flush sees a withdrawn
+    # claim without its time and reason, which the CHECK would refuse.
+    by_id, now = _actor_id(actor), utcnow()
+    claim.status, claim.withdrawn_by_id, claim.withdrawn_at, claim.withdrawal_reason = (
+        ClaimStatus.WITHDRAWN, by_id, now, reason)
+    _history(invoice, "claim_withdrawn", actor, from_status=invoice.status, amount=claim.claimed_amount,
+             note=f"{claim.payer}: {reason}")
+    _emit("claim.withdrawn", invoice, actor, claim_id=claim.id, payer=claim.payer, amount=str(claim.claimed_amount),
+          reason=reason)
+    db.session.flush()
+    return claim
+
+
 # --- reading ---------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Share:
     """Who is expected to pay what. insurance = what claims are expected to bring (claimed while pending,
-    approved once decided, paid once paid, nothing if denied); patient_share = total − insurance;
+    approved once decided, paid once paid, nothing if denied or withdrawn); patient_share = total − insurance;
     patient_due = patient_share − what the patient has paid (net of refunds), never below zero."""
 
     total: Decimal
@@ -749,9 +777,8 @@ def worklist(limit: int = 10) -> Worklist:
                                                   .order_by(Refund.id))),
         refunds_to_record=list(db.session.scalars(sa.select(Refund).where(Refund.status == RefundStatus.APPROVED)
                                                   .order_by(Refund.id))),
-        open_claims=list(db.session.scalars(sa.select(Claim).where(Claim.status.in_(
-            (ClaimStatus.SUBMITTED, ClaimStatus.APPROVED, ClaimStatus.PARTIALLY_APPROVED))).order_by(Claim.id)
-            .limit(limit))),
+        open_claims=list(db.session.scalars(sa.select(Claim).where(Claim.status.in_(OPEN_CLAIM_STATUSES))
+                                            .order_by(Claim.id).limit(limit))),
         to_bill=completed_appointments_to_bill(limit),
     )
 

@@ -9,8 +9,8 @@ from flask import abort, flash, request, url_for
 
 from app.accounts.models import Role
 from app.billing import services
-from app.billing.forms import (ClaimDecisionForm, ClaimForm, ClaimPaidForm, PaymentForm, RecordRefundForm,
-                               RefundDecisionForm, RefundRequestForm, show_error)
+from app.billing.forms import (ClaimDecisionForm, ClaimForm, ClaimPaidForm, ClaimWithdrawalForm, PaymentForm,
+                               RecordRefundForm, RefundDecisionForm, RefundRequestForm, show_error)
 from app.billing.models import Claim, ClaimStatus, Payment, Refund, RefundStatus
 from app.billing.services import BillingError
 from app.billing.views import actor, bp, invoice_or_404
@@ -227,3 +227,28 @@ def claim_paid(claim_id: int):
     claim = _or_404(Claim, claim_id)
     return render_form_errors("billing/claim_paid.html", fragment="billing/_claim_paid_form.html", claim=claim,
                               invoice=claim.invoice, form=form)
+
+
+@bp.route("/claims/<int:claim_id>/withdraw", methods=["GET", "POST"])
+@role_required(Role.CLERK)
+def withdraw_claim(claim_id: int):
+    claim = _or_404(Claim, claim_id)
+    if request.method == "GET":
+        if claim.status is not ClaimStatus.SUBMITTED:
+            abort(409)
+        return render("billing/claim_withdraw.html", claim=claim, invoice=claim.invoice,
+                      form=ClaimWithdrawalForm(formdata=None))
+    form = ClaimWithdrawalForm()
+    if form.validate_on_submit():
+        try:
+            services.withdraw_claim(claim_id, actor(), form.reason.data)
+            db.session.commit()
+            return _back_to_invoice(claim.invoice_id, "Claim withdrawn: it no longer counts towards the insurer's"
+                                                      " share. Tell the insurer too.")
+        except BillingError as error:
+            db.session.rollback()
+            show_error(form, error)
+    db.session.expire_all()
+    claim = _or_404(Claim, claim_id)
+    return render_form_errors("billing/claim_withdraw.html", fragment="billing/_claim_withdraw_form.html",
+                              claim=claim, invoice=claim.invoice, form=form)

@@ -32,13 +32,14 @@ READ_PAGES = ["/billing/", "/billing/invoices", "/billing/invoices/{invoice_id}"
               "/billing/refunds/{refund_id}", "/billing/prices", "/billing/prices/new"]
 CLERK_PAGES = ["/billing/invoices/new", "/billing/invoices/{invoice_id}/payments/new",
                "/billing/payments/{payment_id}/refund", "/billing/invoices/{invoice_id}/claims/new",
-               "/billing/claims/{claim_id}/decide"]
+               "/billing/claims/{claim_id}/decide", "/billing/claims/{claim_id}/withdraw"]
 CLERK_POSTS = ["/billing/invoices", "/billing/invoices/{invoice_id}/lines",
                "/billing/invoices/{invoice_id}/lines/{line_id}/delete", "/billing/invoices/{invoice_id}/discount",
                "/billing/invoices/{invoice_id}/issue", "/billing/invoices/{invoice_id}/void",
                "/billing/invoices/{invoice_id}/payments/new", "/billing/payments/{payment_id}/refund",
                "/billing/refunds/{refund_id}/record", "/billing/invoices/{invoice_id}/claims/new",
-               "/billing/claims/{claim_id}/decide", "/billing/claims/{claim_id}/paid"]
+               "/billing/claims/{claim_id}/decide", "/billing/claims/{claim_id}/paid",
+               "/billing/claims/{claim_id}/withdraw"]
 ADMIN_POSTS = ["/billing/refunds/{refund_id}/approve", "/billing/refunds/{refund_id}/reject"]
 
 
@@ -93,7 +94,8 @@ def test_clerk_navigation_lists_the_billing_pages(client, login, clerk):
 def test_unknown_ids_are_404(client, login, clerk, app):
     login(clerk)
     for url in ("/billing/invoices/999999", "/billing/refunds/999999", "/billing/prices/999999/edit",
-                "/billing/invoices/999999/payments/new", "/billing/claims/999999/decide"):
+                "/billing/invoices/999999/payments/new", "/billing/claims/999999/decide",
+                "/billing/claims/999999/withdraw"):
         assert client.get(url).status_code == 404, url
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(Invoice.id))) == 0

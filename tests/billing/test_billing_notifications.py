@@ -1,5 +1,5 @@
 """Billing events through the real worker: every change is audited, and issuing, a payment and a claim
-decision email the patient."""
+decision email the patient (a withdrawn claim does not)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from app.audit.models import AuditEntry
 from app.billing import services
 from app.extensions import db
+from app.notifications.models import Notification
 from devtools.mailbox import wait_for_messages
 from tests.billing.conftest import actor
 from tests.services import wait_until
@@ -24,6 +25,9 @@ def test_issue_payment_and_claim_decision_email_the_patient_and_everything_is_au
         by = actor(clerk.id)
         payment = services.record_payment(invoice_id, by, amount="50.00", method="card",
                                           idempotency_key="notify-test-key")
+        wrong = services.submit_claim(invoice_id, by, payer="Acme Health", policy_number="P-8",
+                                      claimed_amount="150.00")
+        services.withdraw_claim(wrong.id, by, "Wrong policy number")
         claim = services.submit_claim(invoice_id, by, payer="Acme Health", policy_number="P-9",
                                       claimed_amount="150.00")
         db.session.commit()
@@ -48,7 +52,8 @@ def test_issue_payment_and_claim_decision_email_the_patient_and_everything_is_au
     assert "Your share to pay now: USD 50.00." in _body(decided)  # 200 − 100 approved − 50 paid
 
     expected = ["invoice.created", "invoice.line_added", "invoice.issued", "payment.received", "claim.submitted",
-                "claim.decided", "refund.requested", "refund.approved", "refund.recorded"]
+                "claim.withdrawn", "claim.submitted", "claim.decided", "refund.requested", "refund.approved",
+                "refund.recorded"]
 
     def audited():
         with app.app_context():
@@ -62,3 +67,6 @@ def test_issue_payment_and_claim_decision_email_the_patient_and_everything_is_au
         rows = db.session.scalars(sa.select(AuditEntry).where(AuditEntry.action == "refund.approved",
                                                               AuditEntry.patient_id == patient.id)).all()
         assert [(r.actor_id, r.patient_id) for r in rows] == [(admin.id, patient.id)]
+        # The decision came after the withdrawal on the same partition and was mailed: the withdrawal made nothing.
+        assert db.session.scalar(sa.select(sa.func.count(Notification.id))
+                                 .where(Notification.event_type == "claim.withdrawn")) == 0

@@ -164,6 +164,35 @@ def test_clerk_files_a_claim_records_the_decision_and_the_insurer_payment(app, c
         assert db.session.get(Invoice, invoice_id).balance == Decimal("100.00")
 
 
+def test_clerk_withdraws_a_claim_filed_in_error_then_voids_the_invoice(app, client, login, clerk, make_invoice):
+    invoice_id = make_invoice([("Surgery", 1, "200.00")])
+    with app.app_context():
+        claim_id = services.submit_claim(invoice_id, actor(clerk.id), payer="Acme Health", policy_number="POL-1",
+                                         claimed_amount="150.00").id
+        db.session.commit()
+    login(clerk)
+    url = f"/billing/claims/{claim_id}/withdraw"
+    assert f'href="{url}"' in text(client.get(f"/billing/invoices/{invoice_id}"))
+    form = text(client.get(url))
+    assert "Withdraw the insurance claim" in form and "claimed USD 150.00" in form
+    refused = client.post_form(url, {"reason": ""}, htmx=True)
+    assert refused.status_code == 422 and "<html" not in text(refused)
+    assert re.search(r'id="reason-error">\s*Enter the reason\.', text(refused))
+    blank = client.post_form(url, {"reason": "   "})
+    assert blank.status_code == 422 and "Give the reason for withdrawing the claim." in text(blank)
+    assert client.post_form(url, {"reason": "Filed under the wrong policy"}).status_code == 303
+
+    page = text(client.get(f"/billing/invoices/{invoice_id}"))
+    assert 'data-testid="claim-status">Withdrawn' in page and "Filed under the wrong policy" in page
+    assert 'data-testid="patient-share">USD 200.00' in page and f'href="{url}"' not in page
+    assert 'Claim withdrawn · USD 150.00 · <span class="text-break">Acme Health: Filed under the wrong policy' in page
+    assert client.get(url).status_code == 409
+    again = client.post_form(url, {"reason": "Twice"}, htmx=True)
+    assert again.status_code == 422 and "this one is withdrawn" in text(again)
+    assert client.get(f"/billing/claims/{claim_id}/decide").status_code == 409
+    assert client.post_form(f"/billing/invoices/{invoice_id}/void", {"reason": "Duplicate"}).status_code == 303
+
+
 def test_void_needs_a_reason_shown_beside_the_field(app, client, login, clerk, make_invoice):
     invoice_id = make_invoice()
     login(clerk)

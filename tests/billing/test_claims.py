@@ -1,14 +1,17 @@
-"""Insurance claims: submitted → approved / partially approved / denied → paid; the insurer's payment
-reduces the balance and the patient's share follows the decision."""
+"""Insurance claims: submitted → approved / partially approved / denied → paid, or withdrawn before the
+insurer decides; the insurer's payment reduces the balance and the patient's share follows the decision."""
 from __future__ import annotations
 
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from app.billing import services
-from app.billing.models import Claim, ClaimStatus, Invoice, InvoiceStatus
+from app.billing.models import Claim, ClaimStatus, Invoice, InvoiceHistory, InvoiceStatus
 from app.billing.services import BillingError
+from app.events.models import OutboxEvent
 from app.extensions import db
 from tests.billing.conftest import actor
 
@@ -117,3 +120,117 @@ def test_an_invoice_with_an_open_claim_cannot_be_voided(app, make_invoice, clerk
         claim(invoice_id, clerk.id, "100.00")
         with pytest.raises(BillingError, match="claim is still open"):
             services.void_invoice(invoice_id, actor(clerk.id), "Mistake")
+
+
+# --- withdrawal ------------------------------------------------------------------------------------------
+
+def test_a_withdrawn_claim_keeps_who_when_why_and_leaves_the_bill_to_the_patient(app, make_invoice, clerk):
+    invoice_id = make_invoice([("Surgery", 1, "200.00")])
+    with app.app_context():
+        filed = claim(invoice_id, clerk.id, "150.00")
+        services.withdraw_claim(filed.id, actor(clerk.id), "  Filed under the wrong policy  ")
+        db.session.commit()
+        withdrawn = db.session.get(Claim, filed.id)
+        assert (withdrawn.status, withdrawn.withdrawn_by_id, withdrawn.withdrawal_reason) == (
+            ClaimStatus.WITHDRAWN, clerk.id, "Filed under the wrong policy")
+        assert withdrawn.withdrawn_at is not None and withdrawn.approved_amount is None
+        invoice = db.session.get(Invoice, invoice_id)
+        share = services.share(invoice)
+        assert (share.insurance, share.patient_share, share.patient_due, share.pending_claims) == (
+            0, Decimal("200.00"), Decimal("200.00"), False)
+        assert (invoice.balance, invoice.status, services.claimable(invoice)) == (
+            Decimal("200.00"), InvoiceStatus.ISSUED, Decimal("200.00"))
+        history = invoice.history[-1]
+        assert (history.action, history.amount, history.note, history.actor_id) == (
+            "claim_withdrawn", Decimal("150.00"), "Acme Health: Filed under the wrong policy", clerk.id)
+        event = db.session.scalars(sa.select(OutboxEvent).order_by(OutboxEvent.seq.desc())).first()
+        assert event.type == "claim.withdrawn"
+        assert event.envelope["data"]["claim_id"] == filed.id
+        assert event.envelope["data"]["reason"] == "Filed under the wrong policy"
+        assert event.envelope["actor"]["id"] == clerk.id
+
+
+def test_after_a_withdrawal_the_invoice_can_be_claimed_again_or_voided(app, make_invoice, clerk):
+    invoice_id = make_invoice([("Surgery", 1, "200.00")])
+    with app.app_context():
+        wrong = claim(invoice_id, clerk.id, "200.00")
+        with pytest.raises(BillingError, match="withdraw it if it was filed in error"):
+            services.void_invoice(invoice_id, actor(clerk.id), "Billed twice")
+        db.session.rollback()
+        services.withdraw_claim(wrong.id, actor(clerk.id), "Wrong insurer")
+        db.session.commit()
+        assert services.worklist().open_claims == []
+        refiled = claim(invoice_id, clerk.id, "200.00")
+        services.withdraw_claim(refiled.id, actor(clerk.id), "The visit was billed twice")
+        services.void_invoice(invoice_id, actor(clerk.id), "Billed twice")
+        db.session.commit()
+        assert db.session.get(Invoice, invoice_id).status is InvoiceStatus.VOID
+
+
+@pytest.mark.parametrize("decision", ["approved", "denied", "paid", "withdrawn"])
+def test_only_a_claim_awaiting_the_insurer_can_be_withdrawn(app, make_invoice, clerk, decision):
+    invoice_id = make_invoice([("Surgery", 1, "200.00")])
+    with app.app_context():
+        filed = claim(invoice_id, clerk.id, "100.00")
+        if decision == "withdrawn":
+            services.withdraw_claim(filed.id, actor(clerk.id), "Filed in error")
+        else:
+            services.decide_claim(filed.id, actor(clerk.id), status="denied" if decision == "denied" else "approved",
+                                  reason_code="CO-50")
+        if decision == "paid":
+            services.mark_claim_paid(filed.id, actor(clerk.id))
+        db.session.commit()
+        before = db.session.scalar(sa.select(sa.func.count(InvoiceHistory.id)))
+        with pytest.raises(BillingError, match=f"awaiting the insurer's decision can be withdrawn; this one is"
+                                               f" {decision}") as error:
+            services.withdraw_claim(filed.id, actor(clerk.id), "Changed our mind")
+        assert error.value.code == "not_submitted"
+        db.session.rollback()
+        assert db.session.get(Claim, filed.id).status is ClaimStatus(decision)
+        assert db.session.scalar(sa.select(sa.func.count(InvoiceHistory.id))) == before
+
+
+def test_withdrawal_needs_a_reason_and_a_withdrawn_claim_cannot_be_decided(app, make_invoice, clerk):
+    invoice_id = make_invoice([("Surgery", 1, "200.00")])
+    with app.app_context():
+        filed = claim(invoice_id, clerk.id, "100.00")
+        with pytest.raises(BillingError, match="Give the reason") as error:
+            services.withdraw_claim(filed.id, actor(clerk.id), "   ")
+        assert error.value.field == "reason"
+        db.session.rollback()
+        services.withdraw_claim(filed.id, actor(clerk.id), "Filed in error")
+        db.session.commit()
+        with pytest.raises(BillingError, match="This claim was withdrawn."):
+            services.decide_claim(filed.id, actor(clerk.id), status="approved")
+        with pytest.raises(BillingError, match="Only an approved claim"):
+            services.mark_claim_paid(filed.id, actor(clerk.id))
+
+
+def test_the_database_refuses_a_withdrawn_claim_without_its_reason_or_with_a_decision(app, make_invoice, clerk):
+    invoice_id = make_invoice([("Surgery", 1, "200.00")])
+    with app.app_context():
+        filed = claim(invoice_id, clerk.id, "100.00")
+        for values in ({"withdrawn_at": sa.func.now(6)},
+                       {"withdrawn_at": sa.func.now(6), "withdrawal_reason": "x", "approved_amount": 0}):
+            with pytest.raises((IntegrityError, OperationalError), match="withdrawn_recorded_undecided"):
+                db.session.execute(sa.update(Claim).where(Claim.id == filed.id).values(status="withdrawn", **values))
+            db.session.rollback()
+
+
+def test_undoing_migration_0011_keeps_a_withdrawn_claim_as_a_denied_one(app, make_invoice, clerk):
+    from flask_migrate import downgrade, upgrade
+
+    invoice_id = make_invoice([("Surgery", 1, "200.00")])
+    with app.app_context():
+        claim_id = claim(invoice_id, clerk.id, "150.00").id
+        services.withdraw_claim(claim_id, actor(clerk.id), "Filed in error")
+        db.session.commit()
+        db.session.remove()
+        downgrade(revision="0010")
+        try:
+            with db.engine.connect() as conn:
+                row = conn.exec_driver_sql("SELECT status, reason_code, approved_amount, paid_amount FROM claims"
+                                           " WHERE id = %s", (claim_id,)).one()
+        finally:
+            upgrade()
+        assert tuple(row) == ("denied", "WITHDRAWN", Decimal("0.00"), Decimal("0.00"))

@@ -34,14 +34,15 @@ def _backdate(invoice_id: int, days: int) -> None:
 
 @pytest.fixture
 def books(app, create_user, create_department, create_doctor, clerk, admin):
-    """Five invoices, payments by three methods, a refund and three claims, at known days before today (T).
+    """Five invoices, payments by three methods, a refund and four claims, at known days before today (T).
 
     Inv1 Cardiology/Dr Heart, T-40: consultation 100 + ECG 2 × 25.50 = 151.00, discount 11.00, tax 10 % = 14.00
          → total 154.00. Paid 54.00 cash (T-40) and 100.00 card (T-10); 20.00 of the card payment refunded
          (recorded T) → balance 20.00.
     Inv2 Pediatrics/Dr Small, T-100: consultation 80.00 + tax 8.00 = 88.00. Claim 50.00 approved, paid by the
          insurer T-5; 8.00 by bank transfer T-5 → balance 30.00.
-    Inv3 no visit, T: 30.00 + tax 3.00 = 33.00, unpaid; a claim of 20.00 pending and one of 10.00 denied.
+    Inv3 no visit, T: 30.00 + tax 3.00 = 33.00, unpaid; a claim of 20.00 pending, one of 10.00 denied and one
+         of 3.00 withdrawn.
     Inv4 a draft of 500.00; Inv5 77.00 issued then voided: neither counts anywhere.
     """
     cardiology, pediatrics = create_department("Cardiology"), create_department("Pediatrics")
@@ -95,6 +96,8 @@ def books(app, create_user, create_department, create_doctor, clerk, admin):
             services.submit_claim(inv3, by, payer="Acme Health", policy_number="AC-2", claimed_amount="20.00")
             denied = services.submit_claim(inv3, by, payer="Other Mutual", policy_number="OM-9", claimed_amount="10.00")
             services.decide_claim(denied.id, by, status="denied", reason_code="CO-50")
+            wrong = services.submit_claim(inv3, by, payer="Acme Health", policy_number="AC-3", claimed_amount="3.00")
+            services.withdraw_claim(wrong.id, by, "Filed under the wrong policy")
 
             inv4 = services.create_invoice(bob.id, by).id
             services.add_line(inv4, by, description="Surgery", quantity=1, unit_price="500.00")
@@ -194,7 +197,9 @@ def test_claims_by_status(app, books):
         ("Partially approved", 0, D("0.00"), D("0.00"), D("0.00")),
         ("Denied", 1, D("10.00"), D("0.00"), D("0.00")),
         ("Paid", 1, D("50.00"), D("50.00"), D("50.00")),
+        ("Withdrawn", 1, D("3.00"), D("0.00"), D("0.00")),
     ]
+    assert table.total == ("Total", 4, D("83.00"), D("50.00"), D("50.00"))
 
 
 def test_the_date_range_limits_every_figure(app, books):
@@ -317,6 +322,8 @@ def test_the_demo_history_gives_every_report_figures_once(app, clerk, admin, cre
         for report in REPORTS.values():
             table = report.build(default_period(report))
             assert any(value for value in table.total[1:]), report.key
+        claims = REPORTS["claims-by-status"]
+        assert dict(row[:2] for row in claims.build(default_period(claims)).rows)["Withdrawn"] == 5
         invoice_events = db.session.scalar(sa.select(sa.func.count()).select_from(OutboxEvent)
                                            .where(OutboxEvent.aggregate_type == "invoice"))
         assert invoice_events == 0  # back-dated history: no emails, no audit rows for things that did not happen now
