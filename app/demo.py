@@ -14,7 +14,7 @@ from app.clinic.models import DoctorProfile
 from app.clinic.services import departments, get_doctor, save_department
 from app.extensions import db
 from app.notifications.services import install_default_templates
-from app.scheduling.services import add_window
+from app.scheduling.services import add_window, local_range
 
 seed_cli = click.Group("seed", help="Load data.")
 
@@ -129,6 +129,42 @@ def _seed_records() -> None:
             records.sign(corrected, doctor)
 
 
+# Dr. Okafor's coming days, relative to now so her dashboard is never empty: (patient, minutes from the
+# current half hour, status, reason). The first is already in the waiting room.
+SCHEDULE = [
+    ("john.miller@example.com", -30, "checked_in", "Shortness of breath when climbing stairs"),
+    ("maria.garcia@example.com", 60, "confirmed", "Blood pressure review"),
+    ("john.miller@example.com", 2 * 24 * 60, "requested", "Second opinion on a heart murmur"),
+    ("maria.garcia@example.com", 3 * 24 * 60 + 90, "requested", "Palpitations after coffee"),
+]
+
+
+def _seed_schedule() -> None:
+    """Today's agenda and pending requests for Dr. Okafor (once: not while she has visits from today on)."""
+    import sqlalchemy as sa
+
+    from app.appointments.models import Appointment, Status
+    from app.timeutil import clinic_today, utcnow
+
+    doctor = find_user_by_email("amara.okafor@example.com")
+    if doctor is None or get_doctor(doctor.id) is None:
+        return
+    now = utcnow().replace(second=0, microsecond=0)
+    base = now - timedelta(minutes=now.minute % 30)
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Appointment).where(
+            Appointment.doctor_id == doctor.id, Appointment.starts_at >= base - timedelta(hours=1))):
+        return
+    cardiology = next(d for d in departments() if d.name == "Cardiology")
+    today_start, _ = local_range(clinic_today(), None, clinic_today(), None)
+    for email, minutes, status, reason in SCHEDULE:
+        # never before the clinic's midnight: just after it, the waiting-room visit is still today's
+        patient, starts_at = find_user_by_email(email), max(base + timedelta(minutes=minutes), today_start)
+        db.session.add(Appointment(patient_id=patient.id, doctor_id=doctor.id, department_id=cardiology.id,
+                                   starts_at=starts_at, ends_at=starts_at + timedelta(minutes=30), reason=reason,
+                                   status=Status(status), active=True))
+    db.session.flush()
+
+
 @seed_cli.command("demo")
 @with_appcontext
 def demo() -> None:
@@ -146,6 +182,7 @@ def demo() -> None:
         rows.append((Role.PATIENT.label, registration.email, registration.password))
     _seed_practice()
     _seed_records()
+    _seed_schedule()
     install_default_templates()
     _seed_billing()
     _seed_report_history()
