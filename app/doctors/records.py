@@ -82,7 +82,7 @@ class EncounterPage:
         self.diagnosis_form = forms.get("diagnosis_form") or DiagnosisForm(formdata=None)
         self.prescription_form = forms.get("prescription_form") or PrescriptionForm(formdata=None)
         self.amend_form = forms.get("amend_form") or AmendForm(formdata=None)
-        self.allergy_warning: list[Allergy] = forms.get("allergy_warning") or []
+        self.allergy_warning: list[records.AllergyMatch] = forms.get("allergy_warning") or []
         self.acknowledged: set[int] = forms.get("acknowledged") or set()
         self.sign_error: str | None = forms.get("sign_error")
         self.saved: str | None = forms.get("saved")
@@ -265,7 +265,7 @@ def add_prescription(encounter: Encounter):
         records.add_prescription(encounter, data, _me(), acknowledged_allergy_ids=acknowledged)
     except records.AllergyWarning as warning:
         return _fragment("doctors/records/_prescriptions.html", encounter, status=422, prescription_form=form,
-                         allergy_warning=warning.allergies, acknowledged=acknowledged)
+                         allergy_warning=warning.matches, acknowledged=acknowledged)
     db.session.commit()
     return _fragment("doctors/records/_prescriptions.html", encounter, saved="Prescription added.")
 

@@ -29,7 +29,11 @@ Writes (doctor side)
   `add_prescription`, `remove_prescription`, `sign`, `amend`, `record_allergy`, `remove_allergy`,
   `access.grant_break_glass`. A signed encounter is refused by every mutating function with
   `RecordLocked` (HTTP 409); bad input raises `InvalidInput` (field → message, HTTP 422); a prescription
-  matching an allergy that was not acknowledged raises `AllergyWarning` (HTTP 422 with the matches).
+  matching an allergy that was not acknowledged raises `AllergyWarning` (HTTP 422; `matches` holds an
+  `AllergyMatch` per matching allergy, with its `reason`).
+- `allergy_matches(patient_id, drug_name) -> list[AllergyMatch]`: by name or by drug class
+  (`app/records/drug_classes.py`); `match_allergies(allergies, drug_name)` is the same rule without the
+  database.
 
 Audit events (all with patient_id and data.category): record.viewed, record.access_denied,
 record.break_glass, encounter.created, encounter.updated, encounter.signed, encounter.amended,
@@ -38,7 +42,6 @@ allergy.recorded, allergy.removed.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -50,8 +53,9 @@ from app.accounts.models import User
 from app.appointments.models import Appointment, Status
 from app.events.outbox import emit
 from app.extensions import db
-from app.records import icd10
+from app.records import drug_classes, icd10
 from app.records.access import Decision
+from app.records.drug_classes import normalise
 from app.records.models import (NOTE_COLUMNS, VITAL_COLUMNS, Allergy, AllergyAcknowledgement, Diagnosis, Encounter,
                                 EncounterStatus, Prescription, Severity)
 from app.timeutil import to_clinic_time, utcnow
@@ -75,9 +79,9 @@ class InvalidInput(Exception):
 class AllergyWarning(Exception):
     """The drug matches recorded allergies that the prescriber has not acknowledged. HTTP 422."""
 
-    def __init__(self, allergies: list[Allergy]):
-        super().__init__("This drug matches a recorded allergy: " + ", ".join(a.substance for a in allergies))
-        self.allergies = allergies
+    def __init__(self, matches: list[AllergyMatch]):
+        super().__init__("This drug matches a recorded allergy: " + "; ".join(m.reason for m in matches))
+        self.matches = matches
 
 
 # --- audit --------------------------------------------------------------------------------------------
@@ -349,18 +353,65 @@ def make_primary(encounter: Encounter, diagnosis: Diagnosis) -> None:
 
 # --- prescriptions and allergies --------------------------------------------------------------------------
 
-def normalise(name: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9]+", (name or "").lower()))
+@dataclass(frozen=True)
+class AllergyMatch:
+    """Why a drug matches an allergy: by name, or (with `drug_class` and its `member` found in the drug name)
+    because the allergy names that class or one of its members."""
+
+    allergy: Allergy
+    drug_name: str
+    drug_class: drug_classes.DrugClass | None = None
+    member: str | None = None
+
+    @property
+    def reason(self) -> str:
+        a = self.allergy
+        details = ", ".join(filter(None, (a.severity.value, _lowered(a.reaction))))
+        recorded = f"allergy recorded: {a.substance} ({details})"
+        if self.drug_class is None:
+            return f"{_capitalised(self.drug_name.strip())} matches the allergen by name; {recorded}"
+        return f"{_capitalised(self.member)} is one of the {self.drug_class.name}; {recorded}"
 
 
-def allergy_matches(patient_id: int, drug_name: str) -> list[Allergy]:
-    """Allergies whose substance and the drug name contain one another, case and punctuation ignored
-    ("penicillin" matches "Penicillin V potassium"; "Amoxicillin" is NOT matched by a penicillin
-    allergy: there is no drug-class knowledge here)."""
+def _capitalised(name: str) -> str:
+    return name[:1].upper() + name[1:]
+
+
+def _lowered(text: str) -> str:
+    """The first letter in lower case, unless the first word is an acronym ("Hives" → "hives", "SJS" stays)."""
+    first = text.split(" ", 1)[0]
+    return text if len(first) > 1 and first.isupper() else text[:1].lower() + text[1:]
+
+
+def match_allergies(patient_allergies: list[Allergy], drug_name: str) -> list[AllergyMatch]:
+    """The allergies a drug matches, each with one reason: the class, unless the allergy names the very drug.
+
+    - By name: the allergy substance and the drug name contain one another, case and punctuation ignored
+      ("Penicillin V" matches "PENICILLIN-V potassium", "Amoxicillin" matches "amoxicillin trihydrate").
+    - By class (`app/records/drug_classes.py`): the allergy names a class, a synonym or a member of it, and
+      the drug name contains a member of that class as whole words ("Penicillin" warns about "Amoxicillin
+      500 mg" and "Co-amoxiclav"; "Ibuprofen" about "Naproxen"). No cross-class warnings: a cephalosporin
+      allergy does not warn about amoxicillin.
+    """
     drug = normalise(drug_name)
     if not drug:
         return []
-    return [a for a in allergies(patient_id) if (s := normalise(a.substance)) and (s in drug or drug in s)]
+    in_drug = drug_classes.members_in(drug)
+    matches = []
+    for allergy in patient_allergies:
+        substance = normalise(allergy.substance)
+        by_name = bool(substance) and (substance in drug or drug in substance)
+        by_class = next((c for c in drug_classes.classes_named_in(substance) if c in in_drug), None)
+        if by_class and not (by_name and normalise(in_drug[by_class]) in substance):
+            matches.append(AllergyMatch(allergy, drug_name, by_class, in_drug[by_class]))
+        elif by_name:
+            matches.append(AllergyMatch(allergy, drug_name))
+    return matches
+
+
+def allergy_matches(patient_id: int, drug_name: str) -> list[AllergyMatch]:
+    """The patient's active allergies the drug matches, by name or by drug class (see `match_allergies`)."""
+    return match_allergies(allergies(patient_id), drug_name)
 
 
 @dataclass(frozen=True)
@@ -383,20 +434,20 @@ def add_prescription(encounter: Encounter, data: PrescriptionInput, prescriber: 
     The acknowledgements (who, when, which allergy) are stored with the prescription."""
     _require_draft(encounter)
     matches = allergy_matches(encounter.patient_id, data.drug_name)
-    unacknowledged = [a for a in matches if a.id not in acknowledged_allergy_ids]
-    if unacknowledged:
+    if any(m.allergy.id not in acknowledged_allergy_ids for m in matches):
         raise AllergyWarning(matches)
     values = {f.name: getattr(data, f.name) for f in fields(data)}
     values = {k: v.strip() if isinstance(v, str) else v for k, v in values.items()}
     prescription = Prescription(**values)
-    for allergy in matches:
+    acknowledged = [m.allergy for m in matches]
+    for allergy in acknowledged:
         prescription.acknowledgements.append(AllergyAcknowledgement(
             allergy_id=allergy.id, substance=allergy.substance, acknowledged_by_id=prescriber.id))
     encounter.prescriptions.append(prescription)
     db.session.flush()
     _event("prescription.created", encounter, "prescription", prescription_id=prescription.id,
            drug_name=prescription.drug_name,
-           allergy_acknowledged=[{"allergy_id": a.id, "substance": a.substance} for a in matches])
+           allergy_acknowledged=[{"allergy_id": a.id, "substance": a.substance} for a in acknowledged])
     return prescription
 
 

@@ -232,10 +232,27 @@ def test_allergy_match_is_substring_either_way_on_normalised_names(app, visit):
     with app.app_context():
         add_allergy(visit.patient.id, visit.doctor.id, substance="Penicillin V")
         db.session.commit()
-        assert [a.substance for a in records.allergy_matches(visit.patient.id, "PENICILLIN-V potassium")] == [
+        assert [m.allergy.substance for m in records.allergy_matches(visit.patient.id, "PENICILLIN-V potassium")] == [
             "Penicillin V"]
-        assert [a.substance for a in records.allergy_matches(visit.patient.id, "penicillin")] == ["Penicillin V"]
-        assert records.allergy_matches(visit.patient.id, "Amoxicillin") == []
+        assert [m.allergy.substance for m in records.allergy_matches(visit.patient.id, "penicillin")] == [
+            "Penicillin V"]
+        assert records.allergy_matches(visit.patient.id, "Azithromycin") == []
+
+
+def test_prescribing_a_member_of_an_allergy_class_warns_with_the_class_until_acknowledged(app, as_doctor, visit):
+    with app.app_context():
+        allergy_id = add_allergy(visit.patient.id, visit.doctor.id, substance="Penicillin", reaction="Hives").id
+        db.session.commit()
+    encounter_id = open_encounter(as_doctor, visit)
+    url = f"/doctor/encounters/{encounter_id}/prescriptions"
+    warned = as_doctor.post_form(url, RX_FORM, htmx=True)
+    assert warned.status_code == 422
+    assert "Amoxicillin is one of the penicillins; allergy recorded: Penicillin (severe, hives)" in text(warned)
+    accepted = as_doctor.post_form(url, {**RX_FORM, "acknowledge_allergy": str(allergy_id)}, htmx=True)
+    assert accepted.status_code == 200 and "Allergy to Penicillin acknowledged by the prescriber" in text(accepted)
+    with app.app_context():
+        ack = db.session.scalar(sa.select(AllergyAcknowledgement))
+        assert (ack.allergy_id, ack.acknowledged_by_id, ack.substance) == (allergy_id, visit.doctor.id, "Penicillin")
 
 
 def _signed(app, as_doctor, visit) -> int:
