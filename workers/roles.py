@@ -12,7 +12,7 @@ from flask import Flask
 from app.audit.chain import append_all as append_audit_rows
 from app.events.relay import OutboxRelay
 from app.extensions import db
-from app.notifications.services import dispatch_due, next_due_at, reclaim_stuck, record_deliveries
+from app.notifications.services import dispatch_due, next_due_at, reclaim_stuck, record_all_deliveries
 from app.timeutil import utcnow
 from workers.consumer import EventConsumer
 from workers.heartbeat import Heartbeat
@@ -37,15 +37,10 @@ def notifications_role(app: Flask, stop: threading.Event) -> None:
     dispatcher = threading.Thread(target=_dispatch_loop, args=(app, stop, wake), name="dispatcher", daemon=True)
     dispatcher.start()
     try:
-        EventConsumer(app, "notifications", _record_each, stop, after_commit=wake.set).run()
+        EventConsumer(app, "notifications", record_all_deliveries, stop, after_commit=wake.set).run()
     finally:
         wake.set()
         dispatcher.join(30)
-
-
-def _record_each(envelopes: list[dict]) -> None:
-    for envelope in envelopes:
-        record_deliveries(envelope)
 
 
 def _dispatch_loop(app: Flask, stop: threading.Event, wake: threading.Event) -> None:

@@ -151,23 +151,45 @@ def _recipient_id(event: NotifyingEvent, envelope: dict):
     return data.get("patient_id")
 
 
-def record_deliveries(envelope: dict) -> list[Notification]:
-    """The messages an event asks for, as rows the dispatcher will deliver. The caller commits."""
-    event = EVENTS.get(envelope["type"])
-    if event is None:
+def record_all_deliveries(envelopes: list[dict]) -> list[Notification]:
+    """The messages a batch of events asks for, as rows the dispatcher will deliver. The recipients, with
+    their patient profiles, and the templates are read once for the whole batch. The caller commits."""
+    addressed = []
+    for envelope in envelopes:
+        event = EVENTS.get(envelope["type"])
+        user_id = _recipient_id(event, envelope) if event is not None else None
+        if user_id:
+            addressed.append((event, envelope, int(user_id)))
+    if not addressed:
         return []
-    user_id = _recipient_id(event, envelope)
-    user = db.session.get(User, int(user_id)) if user_id else None
-    if user is None:
-        return []
-    templates = {t.channel: t for t in db.session.scalars(
-        sa.select(NotificationTemplate).where(NotificationTemplate.event_type == event.type,
+    users = {user.id: user for user in db.session.scalars(
+        sa.select(User).where(User.id.in_({user_id for _, _, user_id in addressed}))
+        .options(sa.orm.joinedload(User.patient)))}
+    templates = {(t.event_type, t.channel): t for t in db.session.scalars(
+        sa.select(NotificationTemplate).where(NotificationTemplate.event_type.in_({e.type for e, _, _ in addressed}),
                                               NotificationTemplate.active.is_(True)))}
-    context = _context(event, envelope, user)
     now = utcnow()
     rows = []
+    for event, envelope, user_id in addressed:
+        user = users.get(user_id)
+        if user is not None:
+            rows += _deliveries(event, envelope, user, templates, now)
+    db.session.add_all(rows)
+    db.session.flush()
+    return rows
+
+
+def record_deliveries(envelope: dict) -> list[Notification]:
+    """The messages an event asks for, as rows the dispatcher will deliver. The caller commits."""
+    return record_all_deliveries([envelope])
+
+
+def _deliveries(event: NotifyingEvent, envelope: dict, user: User, templates: dict,
+                now: datetime) -> list[Notification]:
+    context = _context(event, envelope, user)
+    rows = []
     for channel in Channel:
-        template = templates.get(channel)
+        template = templates.get((event.type, channel))
         if template is None:
             continue
         recipient = user.email if channel is Channel.EMAIL else (user.phone or "")
@@ -183,9 +205,7 @@ def record_deliveries(envelope: dict) -> list[Notification]:
                 row.subject, row.body_text, row.body_html = rendered.subject, rendered.body_text, rendered.body_html
             except TemplateProblem as problem:
                 row.status, row.last_error = DeliveryStatus.FAILED, f"template: {problem}"[:500]
-        db.session.add(row)
         rows.append(row)
-    db.session.flush()
     return rows
 
 
