@@ -2,9 +2,10 @@
 
 A handler's effect and the id of the event it processed commit in one transaction; the Kafka offset
 is committed only after that. Messages are taken in batches and a batch is applied in one transaction
-(one commit, one offset commit); if anything in it fails, its messages are applied one by one. A redelivered event finds its id already processed and changes
-nothing. An event that keeps failing goes to the dead-letter topic with its origin, and the
-partition keeps flowing.
+(one commit, one offset commit): the handler gets the batch's new events, in order, so that it can do
+its database work once per batch; if anything in it fails, its messages are applied one by one. A
+redelivered event finds its id already processed and changes nothing. An event that keeps failing goes
+to the dead-letter topic with its origin, and the partition keeps flowing.
 """
 from __future__ import annotations
 
@@ -61,7 +62,9 @@ def parse_envelope(raw: bytes | None) -> dict:
 
 
 class EventConsumer:
-    def __init__(self, app: Flask, role: str, handler: Callable[[dict], object], stop: threading.Event,
+    """`handler` applies a list of new events, in order, in the caller's transaction (it must not commit)."""
+
+    def __init__(self, app: Flask, role: str, handler: Callable[[list[dict]], object], stop: threading.Event,
                  after_commit: Callable[[], None] | None = None):
         self.app = app
         self.role = role
@@ -143,9 +146,9 @@ class EventConsumer:
                     if envelope["id"] not in done:
                         done.add(envelope["id"])
                         fresh.append(envelope)
-                for envelope in fresh:
-                    db.session.add(ProcessedEvent(consumer=self.role, event_id=envelope["id"]))
-                    self.handler(envelope)
+                db.session.add_all([ProcessedEvent(consumer=self.role, event_id=e["id"]) for e in fresh])
+                if fresh:
+                    self.handler(fresh)
                 db.session.commit()
                 return len(fresh)
             except BaseException:
@@ -188,7 +191,7 @@ class EventConsumer:
                 except IntegrityError:
                     db.session.rollback()
                     return False
-                self.handler(envelope)
+                self.handler([envelope])
                 db.session.commit()
                 return True
             except BaseException:

@@ -9,10 +9,10 @@ from datetime import timedelta
 
 from flask import Flask
 
-from app.audit.chain import append as append_audit_row
+from app.audit.chain import append_all as append_audit_rows
 from app.events.relay import OutboxRelay
 from app.extensions import db
-from app.notifications.services import dispatch_due, next_due_at, reclaim_stuck, record_deliveries
+from app.notifications.services import dispatch_due, next_due_at, reclaim_stuck, record_all_deliveries
 from app.timeutil import utcnow
 from workers.consumer import EventConsumer
 from workers.heartbeat import Heartbeat
@@ -28,7 +28,7 @@ def relay_role(app: Flask, stop: threading.Event) -> None:
 
 
 def audit_role(app: Flask, stop: threading.Event) -> None:
-    EventConsumer(app, "audit", append_audit_row, stop).run()
+    EventConsumer(app, "audit", append_audit_rows, stop).run()
 
 
 def notifications_role(app: Flask, stop: threading.Event) -> None:
@@ -37,7 +37,7 @@ def notifications_role(app: Flask, stop: threading.Event) -> None:
     dispatcher = threading.Thread(target=_dispatch_loop, args=(app, stop, wake), name="dispatcher", daemon=True)
     dispatcher.start()
     try:
-        EventConsumer(app, "notifications", record_deliveries, stop, after_commit=wake.set).run()
+        EventConsumer(app, "notifications", record_all_deliveries, stop, after_commit=wake.set).run()
     finally:
         wake.set()
         dispatcher.join(30)

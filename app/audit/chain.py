@@ -40,15 +40,12 @@ def _lock_head() -> AuditChainHead:
     return head
 
 
-def append(envelope: dict) -> AuditEntry:
-    """Add the event as the next row of the chain; the caller commits."""
-    head = _lock_head()
+def _entry(envelope: dict) -> AuditEntry:
     actor = envelope.get("actor") or {}
     details = dict(envelope.get("data") or {})
     if envelope["type"] == "user.password_link_issued":
         details.pop("link", None)  # a live single-use secret; the trail records that a link was sent, not the link
-    entry = AuditEntry(
-        seq=head.seq + 1,
+    return AuditEntry(
         event_id=envelope["id"],
         occurred_at=datetime.fromisoformat(envelope["occurred_at"]),
         recorded_at=utcnow(),
@@ -61,12 +58,31 @@ def append(envelope: dict) -> AuditEntry:
         source_ip=envelope.get("source_ip"),
         outcome=envelope.get("outcome") or "success",
         details=details,
-        prev_hash=head.hash,
     )
-    entry.hash = link_hash(head.hash, entry)
-    db.session.add(entry)
-    head.seq, head.hash = entry.seq, entry.hash
-    return entry
+
+
+def append_all(envelopes: list[dict]) -> list[AuditEntry]:
+    """Add the events, in order, as the next rows of the chain; the caller commits.
+
+    The rows are built and linked in memory first, so a batch locks the head once, inserts its rows
+    in one statement and moves the head once, however many events it holds."""
+    entries = [_entry(envelope) for envelope in envelopes]
+    if not entries:
+        return []
+    head = _lock_head()
+    seq, prev_hash = head.seq, head.hash
+    for entry in entries:
+        seq += 1
+        entry.seq, entry.prev_hash = seq, prev_hash
+        entry.hash = prev_hash = link_hash(prev_hash, entry)
+    db.session.add_all(entries)
+    head.seq, head.hash = seq, prev_hash
+    return entries
+
+
+def append(envelope: dict) -> AuditEntry:
+    """Add the event as the next row of the chain; the caller commits."""
+    return append_all([envelope])[0]
 
 
 @dataclass(frozen=True)

@@ -151,23 +151,45 @@ def _recipient_id(event: NotifyingEvent, envelope: dict):
     return data.get("patient_id")
 
 
-def record_deliveries(envelope: dict) -> list[Notification]:
-    """The messages an event asks for, as rows the dispatcher will deliver. The caller commits."""
-    event = EVENTS.get(envelope["type"])
-    if event is None:
+def record_all_deliveries(envelopes: list[dict]) -> list[Notification]:
+    """The messages a batch of events asks for, as rows the dispatcher will deliver. The recipients, with
+    their patient profiles, and the templates are read once for the whole batch. The caller commits."""
+    addressed = []
+    for envelope in envelopes:
+        event = EVENTS.get(envelope["type"])
+        user_id = _recipient_id(event, envelope) if event is not None else None
+        if user_id:
+            addressed.append((event, envelope, int(user_id)))
+    if not addressed:
         return []
-    user_id = _recipient_id(event, envelope)
-    user = db.session.get(User, int(user_id)) if user_id else None
-    if user is None:
-        return []
-    templates = {t.channel: t for t in db.session.scalars(
-        sa.select(NotificationTemplate).where(NotificationTemplate.event_type == event.type,
+    users = {user.id: user for user in db.session.scalars(
+        sa.select(User).where(User.id.in_({user_id for _, _, user_id in addressed}))
+        .options(sa.orm.joinedload(User.patient)))}
+    templates = {(t.event_type, t.channel): t for t in db.session.scalars(
+        sa.select(NotificationTemplate).where(NotificationTemplate.event_type.in_({e.type for e, _, _ in addressed}),
                                               NotificationTemplate.active.is_(True)))}
-    context = _context(event, envelope, user)
     now = utcnow()
     rows = []
+    for event, envelope, user_id in addressed:
+        user = users.get(user_id)
+        if user is not None:
+            rows += _deliveries(event, envelope, user, templates, now)
+    db.session.add_all(rows)
+    db.session.flush()
+    return rows
+
+
+def record_deliveries(envelope: dict) -> list[Notification]:
+    """The messages an event asks for, as rows the dispatcher will deliver. The caller commits."""
+    return record_all_deliveries([envelope])
+
+
+def _deliveries(event: NotifyingEvent, envelope: dict, user: User, templates: dict,
+                now: datetime) -> list[Notification]:
+    context = _context(event, envelope, user)
+    rows = []
     for channel in Channel:
-        template = templates.get(channel)
+        template = templates.get((event.type, channel))
         if template is None:
             continue
         recipient = user.email if channel is Channel.EMAIL else (user.phone or "")
@@ -183,9 +205,7 @@ def record_deliveries(envelope: dict) -> list[Notification]:
                 row.subject, row.body_text, row.body_html = rendered.subject, rendered.body_text, rendered.body_html
             except TemplateProblem as problem:
                 row.status, row.last_error = DeliveryStatus.FAILED, f"template: {problem}"[:500]
-        db.session.add(row)
         rows.append(row)
-    db.session.flush()
     return rows
 
 
@@ -235,28 +255,28 @@ def _claim(limit: int) -> list[Outgoing]:
     return claimed
 
 
-def _record(message: Outgoing, **values) -> None:
-    """One attempt's outcome, committed at once (the fewer sent-but-unrecorded messages, the better)."""
-    db.session.execute(sa.update(Notification).where(Notification.id == message.id)
-                       .values(updated_at=utcnow(), **values))
-    db.session.commit()
+def _record(log: sa.Connection, message: Outgoing, **values) -> None:
+    """One attempt's outcome, durable at once: `log` autocommits, so this is one round trip, and a process that
+    dies leaves at most the message it was sending accepted but unrecorded."""
+    log.execute(sa.update(Notification.__table__).where(Notification.id == message.id)
+                .values(updated_at=utcnow(), **values))
 
 
-def _failed(message: Outgoing, error: Exception | str, retryable: bool) -> None:
+def _failed(log: sa.Connection, message: Outgoing, error: Exception | str, retryable: bool) -> None:
     last_error = str(error)[:500] or type(error).__name__
     if retryable and message.attempts < current_app.config["HMS_NOTIFY_MAX_ATTEMPTS"]:
         delay = current_app.config["HMS_NOTIFY_BACKOFF_SECONDS"] * 2 ** (message.attempts - 1)
-        _record(message, status=DeliveryStatus.PENDING, last_error=last_error,
+        _record(log, message, status=DeliveryStatus.PENDING, last_error=last_error,
                 next_attempt_at=utcnow() + timedelta(seconds=min(delay, 600)))
     else:
-        _record(message, status=DeliveryStatus.FAILED, last_error=last_error)
+        _record(log, message, status=DeliveryStatus.FAILED, last_error=last_error)
 
 
-def _sent(message: Outgoing, provider_id: str) -> None:
-    _record(message, status=DeliveryStatus.SENT, sent_at=utcnow(), provider_id=provider_id, last_error=None)
+def _sent(log: sa.Connection, message: Outgoing, provider_id: str) -> None:
+    _record(log, message, status=DeliveryStatus.SENT, sent_at=utcnow(), provider_id=provider_id, last_error=None)
 
 
-def _send_emails(messages: list[Outgoing]) -> None:
+def _send_emails(log: sa.Connection, messages: list[Outgoing]) -> None:
     connection = None
     try:
         for message in messages:
@@ -268,37 +288,40 @@ def _send_emails(messages: list[Outgoing]) -> None:
                                               message_id=msg_id, body_text=message.body_text,
                                               body_html=message.body_html))
             except Exception as error:  # noqa: BLE001 - every failure is recorded on the row
-                _failed(message, error, is_retryable(error))
+                _failed(log, message, error, is_retryable(error))
                 if connection is not None and is_retryable(error):
                     connection.__exit__(None, None, None)
                     connection = None
                 continue
-            _sent(message, msg_id)
+            _sent(log, message, msg_id)
     finally:
         if connection is not None:
             connection.__exit__(None, None, None)
 
 
-def _send_sms(messages: list[Outgoing]) -> None:
+def _send_sms(log: sa.Connection, messages: list[Outgoing]) -> None:
     settings = sms_settings_from_config(current_app.config)
     client = SmsClient(settings) if settings else None
     for message in messages:
         if client is None:
-            _record(message, status=DeliveryStatus.SKIPPED, last_error="not sent: no gateway")
+            _record(log, message, status=DeliveryStatus.SKIPPED, last_error="not sent: no gateway")
             continue
         try:
             receipt = client.send(message.recipient, message.body_text)
         except SmsError as error:
-            _failed(message, error.message, error.retryable)
+            _failed(log, message, error.message, error.retryable)
             continue
-        _sent(message, receipt.sid)
+        _sent(log, message, receipt.sid)
 
 
 def dispatch_due(limit: int = 100) -> int:
     """Deliver the messages that are due; returns how many were attempted."""
     messages = _claim(limit)
-    _send_emails([m for m in messages if m.channel is Channel.EMAIL])
-    _send_sms([m for m in messages if m.channel is Channel.SMS])
+    if messages:
+        with db.engine.connect() as connection:
+            log = connection.execution_options(isolation_level="AUTOCOMMIT")
+            _send_emails(log, [m for m in messages if m.channel is Channel.EMAIL])
+            _send_sms(log, [m for m in messages if m.channel is Channel.SMS])
     return len(messages)
 
 
