@@ -176,79 +176,64 @@ def new_claim(invoice_id: int):
                               form=form, room=services.claimable(invoice))
 
 
-@bp.route("/claims/<int:claim_id>/decide", methods=["GET", "POST"])
-@role_required(Role.CLERK)
-def decide_claim(claim_id: int):
+def _claim_step(claim_id: int, *, allowed: tuple[ClaimStatus, ...], form_class, page: str, initial, act,
+                done: str):
+    """One step on a claim, as its own small page: GET shows the form (409 unless the claim is in an
+    `allowed` state; `initial(claim)` fills it), POST runs `act(form)` and returns to the invoice with
+    `done`, or shows the refusal beside the field (422). `page` names billing/<page>.html and its form
+    partial billing/_<page>_form.html."""
     claim = _or_404(Claim, claim_id)
     if request.method == "GET":
-        if claim.status is not ClaimStatus.SUBMITTED:
+        if claim.status not in allowed:
             abort(409)
-        return render("billing/claim_decision.html", claim=claim, invoice=claim.invoice,
-                      form=ClaimDecisionForm(formdata=None, data={"payer_reference": claim.payer_reference or ""}))
-    form = ClaimDecisionForm()
+        return render(f"billing/{page}.html", claim=claim, invoice=claim.invoice,
+                      form=form_class(formdata=None, data=initial(claim)))
+    form = form_class()
     if form.validate_on_submit():
         try:
-            services.decide_claim(claim_id, actor(), status=form.status.data,
-                                  approved_amount=(form.approved_amount.data or "").strip() or None,
-                                  payer_reference=form.payer_reference.data, reason_code=form.reason_code.data)
+            act(form)
             db.session.commit()
-            return _back_to_invoice(claim.invoice_id, "Decision recorded; the patient is told by email.")
+            return _back_to_invoice(claim.invoice_id, done)
         except BillingError as error:
             db.session.rollback()
             show_error(form, error)
     db.session.expire_all()
     claim = _or_404(Claim, claim_id)
-    return render_form_errors("billing/claim_decision.html", fragment="billing/_claim_decision_form.html",
-                              claim=claim, invoice=claim.invoice, form=form)
+    return render_form_errors(f"billing/{page}.html", fragment=f"billing/_{page}_form.html", claim=claim,
+                              invoice=claim.invoice, form=form)
+
+
+@bp.route("/claims/<int:claim_id>/decide", methods=["GET", "POST"])
+@role_required(Role.CLERK)
+def decide_claim(claim_id: int):
+    return _claim_step(
+        claim_id, allowed=(ClaimStatus.SUBMITTED,), form_class=ClaimDecisionForm, page="claim_decision",
+        initial=lambda claim: {"payer_reference": claim.payer_reference or ""},
+        act=lambda form: services.decide_claim(
+            claim_id, actor(), status=form.status.data,
+            approved_amount=(form.approved_amount.data or "").strip() or None,
+            payer_reference=form.payer_reference.data, reason_code=form.reason_code.data),
+        done="Decision recorded; the patient is told by email.")
 
 
 @bp.route("/claims/<int:claim_id>/paid", methods=["GET", "POST"])
 @role_required(Role.CLERK)
 def claim_paid(claim_id: int):
-    claim = _or_404(Claim, claim_id)
-    if request.method == "GET":
-        if claim.status not in (ClaimStatus.APPROVED, ClaimStatus.PARTIALLY_APPROVED):
-            abort(409)
-        amount = min(claim.approved_amount, claim.invoice.balance)
-        return render("billing/claim_paid.html", claim=claim, invoice=claim.invoice, form=ClaimPaidForm(
-            formdata=None, data={"amount": f"{amount:.2f}", "paid_on": clinic_today(),
-                                 "payer_reference": claim.payer_reference or ""}))
-    form = ClaimPaidForm()
-    if form.validate_on_submit():
-        try:
-            services.mark_claim_paid(claim_id, actor(), amount=form.amount.data.strip(), paid_on=form.paid_on.data,
-                                     payer_reference=form.payer_reference.data)
-            db.session.commit()
-            return _back_to_invoice(claim.invoice_id, "The insurer's payment is recorded.")
-        except BillingError as error:
-            db.session.rollback()
-            show_error(form, error)
-    db.session.expire_all()
-    claim = _or_404(Claim, claim_id)
-    return render_form_errors("billing/claim_paid.html", fragment="billing/_claim_paid_form.html", claim=claim,
-                              invoice=claim.invoice, form=form)
+    return _claim_step(
+        claim_id, allowed=(ClaimStatus.APPROVED, ClaimStatus.PARTIALLY_APPROVED), form_class=ClaimPaidForm,
+        page="claim_paid",
+        initial=lambda claim: {"amount": f"{min(claim.approved_amount, claim.invoice.balance):.2f}",
+                               "paid_on": clinic_today(), "payer_reference": claim.payer_reference or ""},
+        act=lambda form: services.mark_claim_paid(claim_id, actor(), amount=form.amount.data.strip(),
+                                                  paid_on=form.paid_on.data, payer_reference=form.payer_reference.data),
+        done="The insurer's payment is recorded.")
 
 
 @bp.route("/claims/<int:claim_id>/withdraw", methods=["GET", "POST"])
 @role_required(Role.CLERK)
 def withdraw_claim(claim_id: int):
-    claim = _or_404(Claim, claim_id)
-    if request.method == "GET":
-        if claim.status is not ClaimStatus.SUBMITTED:
-            abort(409)
-        return render("billing/claim_withdraw.html", claim=claim, invoice=claim.invoice,
-                      form=ClaimWithdrawalForm(formdata=None))
-    form = ClaimWithdrawalForm()
-    if form.validate_on_submit():
-        try:
-            services.withdraw_claim(claim_id, actor(), form.reason.data)
-            db.session.commit()
-            return _back_to_invoice(claim.invoice_id, "Claim withdrawn: it no longer counts towards the insurer's"
-                                                      " share. Tell the insurer too.")
-        except BillingError as error:
-            db.session.rollback()
-            show_error(form, error)
-    db.session.expire_all()
-    claim = _or_404(Claim, claim_id)
-    return render_form_errors("billing/claim_withdraw.html", fragment="billing/_claim_withdraw_form.html",
-                              claim=claim, invoice=claim.invoice, form=form)
+    return _claim_step(
+        claim_id, allowed=(ClaimStatus.SUBMITTED,), form_class=ClaimWithdrawalForm, page="claim_withdraw",
+        initial=lambda claim: {},
+        act=lambda form: services.withdraw_claim(claim_id, actor(), form.reason.data),
+        done="Claim withdrawn: it no longer counts towards the insurer's share. Tell the insurer too.")
