@@ -52,6 +52,23 @@ def test_navigation_shows_only_the_roles_own_links(client, create_user, login, r
             assert f'href="{home}"' not in html
 
 
+# GET routes of the role areas that are not pages: downloads and the fragments a page fetches.
+NOT_PAGES = {"patients.bill_pdf", "doctors.icd10_search", "reports.export", "admin.audit_csv"}
+
+
+def test_every_page_of_a_role_area_lights_up_a_navigation_item(app):
+    """A new page must say which menu entry it belongs to (app/web/navigation.py), or the menu shows the
+    user nowhere."""
+    from app.web.navigation import NAV
+
+    covered = {endpoint for items in NAV.values() for _, main, also in items for endpoint in (main, *also)}
+    areas = {"patients", "doctors", "billing", "reports", "admin", "directory"}
+    pages = {rule.endpoint for rule in app.url_map.iter_rules()
+             if "GET" in rule.methods and rule.endpoint.split(".")[0] in areas}
+    assert pages - NOT_PAGES - covered == set()
+    assert covered - pages == set()  # no menu entry names a route that does not exist
+
+
 def test_patient_cannot_read_another_patients_profile(client, create_patient, login):
     me, other = create_patient(), create_patient()
     login(me)

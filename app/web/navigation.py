@@ -20,7 +20,8 @@ class NavItem:
 NAV: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
     Role.PATIENT: [("Home", "patients.home", ()),
                    ("Book a visit", "patients.book", ()),
-                   ("My appointments", "patients.appointments", ("patients.appointment",)),
+                   ("My appointments", "patients.appointments", ("patients.appointment",
+                                                                  "patients.reschedule_appointment")),
                    ("My records", "patients.records", ("patients.records_diagnoses", "patients.records_prescriptions",
                                                        "patients.records_allergies", "patients.records_vitals",
                                                        "patients.record_visit", "patients.record_print_summary",
@@ -36,7 +37,7 @@ NAV: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
     Role.CLERK: [("Billing", "billing.home", ()),
                  ("Invoices", "billing.invoices", ("billing.new_invoice", "billing.invoice", "billing.new_payment",
                                                    "billing.request_refund", "billing.new_claim",
-                                                   "billing.decide_claim", "billing.claim_paid")),
+                                                   "billing.decide_claim", "billing.claim_paid", "billing.withdraw_claim")),
                  ("Refunds", "billing.refunds", ("billing.refund",)),
                  ("Price list", "billing.prices", ("billing.new_price", "billing.edit_price")),
                  ("Reports", "reports.index", ("reports.report",))],
