@@ -5,7 +5,7 @@ from wtforms import BooleanField, DateField, IntegerField, SelectChoice, SelectF
 from wtforms.validators import NumberRange, Optional, ValidationError
 
 from app.accounts.forms import at_most, email_field, required
-from app.accounts.services import ADMIN_MANAGED_ROLES
+from app.accounts.services import ADMIN_MANAGED_ROLES, email_taken
 from app.notifications.models import Channel, DeliveryStatus
 from app.web.validators import PhoneNumber
 
@@ -43,6 +43,10 @@ class StaffForm(FlaskForm):
     role = SelectField("Role", validate_choice=False,
                        choices=[SelectChoice("", "Choose…")] + [SelectChoice(r.value, r.label) for r in ADMIN_MANAGED_ROLES],
                        description="An admin manages staff, doctors, templates and reads the audit log.")
+
+    def validate_email(self, field):
+        if field.data and email_taken(field.data):  # checked again by the service, which a concurrent insert loses
+            raise ValidationError("An account with this email already exists.")
 
     def validate_role(self, field):
         if field.data not in {r.value for r in ADMIN_MANAGED_ROLES}:
