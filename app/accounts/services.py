@@ -166,6 +166,54 @@ def set_password(user: User, password: str) -> None:
     db.session.flush()
 
 
+# --- staff accounts the admin manages (doctors have their own page, app/clinic) ---------------------
+
+ADMIN_MANAGED_ROLES = (Role.CLERK, Role.ADMIN)
+
+
+def staff_query() -> sa.Select:
+    """Billing clerks and admins, admins first, then by name."""
+    return (sa.select(User).where(User.role.in_(ADMIN_MANAGED_ROLES))
+            .order_by(User.role.desc(), User.full_name, User.id))
+
+
+def get_staff(user_id: int) -> User | None:
+    return db.session.scalar(sa.select(User).where(User.id == user_id, User.role.in_(ADMIN_MANAGED_ROLES)))
+
+
+def create_staff(*, role: Role, email: str, full_name: str, phone: str | None) -> User:
+    """A clerk or admin login without a password; the caller issues the set-password link."""
+    if role not in ADMIN_MANAGED_ROLES:
+        raise AccountError("Choose billing clerk or admin.", field="role")
+    user = create_user(role=role, email=email, full_name=full_name, password=None, phone=phone or None)
+    db.session.flush()
+    return user
+
+
+def set_staff_active(user: User, active: bool, *, by: User) -> None:
+    """Deactivate (signed out everywhere, cannot sign in, nothing deleted) or reactivate a clerk or admin.
+
+    Every admin row is locked first, in id order, so two admins deactivating each other at the same
+    time are serialised and the second sees the first's change: there is always an active admin.
+    """
+    if not active and user.id == by.id:
+        raise AccountError("You cannot deactivate your own account.")
+    admins = {a.id: a for a in db.session.scalars(
+        sa.select(User).where(User.role == Role.ADMIN).order_by(User.id).with_for_update()
+        .execution_options(populate_existing=True))}
+    if user.id not in admins:
+        db.session.refresh(user, with_for_update=True)
+    if user.active is active:
+        return
+    if not active and user.role is Role.ADMIN and sum(a.active for a in admins.values()) <= 1:
+        raise AccountError(f"{user.full_name} is the last active admin; make another admin first.")
+    user.active = active
+    if not active:
+        user.session_version += 1  # ends their open sessions
+    db.session.flush()
+    emit("user.activated" if active else "user.deactivated", "user", user.id, {"role": user.role.value})
+
+
 def accounts_by_role() -> dict[Role, int]:
     rows = db.session.execute(sa.select(User.role, sa.func.count()).group_by(User.role)).all()
     counts = dict.fromkeys(Role, 0)

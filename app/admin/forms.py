@@ -4,8 +4,10 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import NumberRange, Optional, ValidationError
 
-from app.accounts.forms import at_most, required
+from app.accounts.forms import at_most, email_field, required
+from app.accounts.services import ADMIN_MANAGED_ROLES, email_taken
 from app.notifications.models import Channel, DeliveryStatus
+from app.web.validators import PhoneNumber
 
 ANY = SelectChoice("", "Any")
 
@@ -28,6 +30,27 @@ class TemplateForm(FlaskForm):
     def validate_subject(self, field):
         if not (field.data or "").strip():
             raise ValidationError("Enter a subject.")
+
+
+class StaffForm(FlaskForm):
+    """A new billing clerk or admin (doctors have their own form; patients sign up)."""
+
+    full_name = StringField("Full name", validators=[required("the person's full name"), at_most(120)])
+    email = email_field()
+    phone = StringField("Phone", validators=[Optional(), at_most(32), PhoneNumber()],
+                        description="Optional. With the country code if it is not a local number.",
+                        render_kw={"inputmode": "tel"})
+    role = SelectField("Role", validate_choice=False,
+                       choices=[SelectChoice("", "Choose…")] + [SelectChoice(r.value, r.label) for r in ADMIN_MANAGED_ROLES],
+                       description="An admin manages staff, doctors, templates and reads the audit log.")
+
+    def validate_email(self, field):
+        if field.data and email_taken(field.data):  # checked again by the service, which a concurrent insert loses
+            raise ValidationError("An account with this email already exists.")
+
+    def validate_role(self, field):
+        if field.data not in {r.value for r in ADMIN_MANAGED_ROLES}:
+            raise ValidationError("Choose billing clerk or admin.")
 
 
 class _GetForm(FlaskForm):

@@ -133,4 +133,4 @@ def audit_csv():
     return response
 
 
-from app.admin import clinic  # noqa: E402,F401  (registers the department and doctor routes on bp)
+from app.admin import clinic, staff  # noqa: E402,F401  (register the department, doctor and staff routes on bp)

@@ -44,6 +44,7 @@ NAV: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
     Role.ADMIN: [("Overview", "admin.home", ()),
                  ("Doctors", "admin.doctors", ("admin.new_doctor", "admin.doctor_detail", "admin.edit_doctor")),
                  ("Departments", "admin.departments_page", ("admin.edit_department",)),
+                 ("Staff", "admin.staff", ("admin.new_staff",)),
                  ("Templates", "admin.templates", ("admin.edit_template",)),
                  ("Notifications", "admin.notifications", ()),
                  ("Audit log", "admin.audit", ()),
