@@ -28,10 +28,11 @@ def choices(pairs) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in pairs]
 
 
-def email_field(label: str = "Email") -> EmailField:
-    return EmailField(label, validators=[required("your email address"), at_most(254),
+def email_field(label: str = "Email", *, whose: str = "your") -> EmailField:
+    """An email address; `whose` words the missing-value message ("their" on forms about someone else)."""
+    return EmailField(label, validators=[required(f"{whose} email address"), at_most(254),
                                          Email(message="Enter a valid email address, like name@example.com.")],
-                      render_kw={"autocomplete": "email"})
+                      render_kw={"autocomplete": "email" if whose == "your" else "off"})  # not the admin's own
 
 
 class PersonalFields(FlaskForm):

@@ -36,7 +36,7 @@ class StaffForm(FlaskForm):
     """A new billing clerk or admin (doctors have their own form; patients sign up)."""
 
     full_name = StringField("Full name", validators=[required("the person's full name"), at_most(120)])
-    email = email_field()
+    email = email_field(whose="their")
     phone = StringField("Phone", validators=[Optional(), at_most(32), PhoneNumber()],
                         description="Optional. With the country code if it is not a local number.",
                         render_kw={"inputmode": "tel"})

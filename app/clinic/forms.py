@@ -24,7 +24,7 @@ class CheckboxList(SelectMultipleField):
 
 class DoctorForm(FlaskForm):
     full_name = StringField("Full name", validators=[required("the doctor's name"), at_most(120)])
-    email = email_field()
+    email = email_field(whose="their")
     phone = StringField("Phone", validators=[required("a phone number"), at_most(32), PhoneNumber()],
                         render_kw={"inputmode": "tel"})
     department_ids = CheckboxList("Departments", coerce=int,
