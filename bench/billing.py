@@ -40,7 +40,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.booking import PASSWORD, Client, Gunicorn, PhaseResult, classify_page, run_phase
+from bench.booking import PASSWORD, Client, Gunicorn, PhaseResult, classify_page, run_phase, stop_all
 from bench.common import (DB_HOST, DB_PASSWORD, DB_PORT, DB_USER, BenchError, CpuMeter, database_url, find_pid, fmt,
                           machine_facts_line, ratio)
 
@@ -402,15 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         signal.alarm(0)
-        for server in servers:
-            server.stop()
-        if app is not None:
-            from app.extensions import db
-
-            db.session.remove()
-            db.engine.dispose()
-        if ctx is not None:
-            ctx.pop()
+        stop_all(servers, app, ctx)
 
 
 def report(args, command: str, phases: dict[str, PhaseResult], explained: list[dict], facts: dict) -> str:

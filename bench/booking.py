@@ -287,6 +287,19 @@ def run_phase(name: str, clients: list[Client], step, *, duration: float, warmup
 
 # --- gunicorn ---------------------------------------------------------------------------------------------
 
+def stop_all(servers: list["Gunicorn"], app, ctx) -> None:
+    """The end of an HTTP benchmark: its servers stopped, the seeding app's connections closed, its context popped."""
+    for server in servers:
+        server.stop()
+    if app is not None:
+        from app.extensions import db
+
+        db.session.remove()
+        db.engine.dispose()
+    if ctx is not None:
+        ctx.pop()
+
+
 class Gunicorn:
     def __init__(self, name: str, target: str, env: dict[str, str], workers: int, log_dir: Path) -> None:
         self.name, self.target, self.env, self.workers, self.log_dir = name, target, env, workers, log_dir
@@ -810,15 +823,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         signal.alarm(0)
-        for server in servers:
-            server.stop()
-        if app is not None:
-            from app.extensions import db
-
-            db.session.remove()
-            db.engine.dispose()
-        if ctx is not None:
-            ctx.pop()
+        stop_all(servers, app, ctx)
         if broker is not None:
             broker.stop()
         if not args.keep_db:

@@ -15,7 +15,7 @@ Public API (functions add and flush; the caller commits, with `app.transactions.
                     mark_claim_paid(claim_id, actor, amount=None, paid_on=None, payer_reference=None),
                     withdraw_claim(claim_id, actor, reason)
   reading           invoice_query(...), share(invoice), refundable(payment), claimable(invoice), worklist(),
-                    patient_invoices(patient_id), patient_invoice(patient_id, invoice_id),
+                    patient_bills_query(patient_id), patient_bill_filter(patient_id), shown_to_patient(invoice),
                     completed_appointments_to_bill(), consultation_fee(appointment)
 
 Rules, checked here and (for the sums) by CHECK constraints in MySQL:
@@ -783,14 +783,19 @@ def worklist(limit: int = 10) -> Worklist:
     )
 
 
-def patient_invoices(patient_id: int) -> list[Invoice]:
-    """A patient's own invoices: issued ones only (a draft is the clinic's work in progress)."""
-    return list(db.session.scalars(sa.select(Invoice).where(Invoice.patient_id == patient_id,
-                                                            Invoice.status != InvoiceStatus.DRAFT)
-                                   .order_by(Invoice.issued_at.desc(), Invoice.id.desc())))
+def shown_to_patient(invoice: Invoice) -> bool:
+    """A bill the patient sees: one that was issued (also if voided later); a draft, or a draft voided before
+    issue, never was."""
+    return invoice.issued_at is not None and invoice.status is not InvoiceStatus.DRAFT
 
 
-def patient_invoice(patient_id: int, invoice_id: int) -> Invoice | None:
-    """The invoice if it is this patient's and not a draft, else None (the view answers 404)."""
-    return db.session.scalar(sa.select(Invoice).where(Invoice.id == invoice_id, Invoice.patient_id == patient_id,
-                                                      Invoice.status != InvoiceStatus.DRAFT))
+def patient_bill_filter(patient_id: int) -> sa.ColumnElement[bool]:
+    """`shown_to_patient` as SQL, for the patient's own invoices."""
+    return sa.and_(Invoice.patient_id == patient_id, Invoice.issued_at.is_not(None),
+                   Invoice.status != InvoiceStatus.DRAFT)
+
+
+def patient_bills_query(patient_id: int) -> sa.Select:
+    """The patient's bills, newest first."""
+    return (sa.select(Invoice).where(patient_bill_filter(patient_id))
+            .order_by(Invoice.issued_at.desc(), Invoice.id.desc()))

@@ -14,7 +14,7 @@ from flask_login import current_user
 
 from app.billing.models import Claim, Invoice, InvoiceHistory, InvoiceStatus, Payment, Refund, RefundStatus
 from app.billing.pdf import render_pdf
-from app.billing.services import Share, share
+from app.billing.services import Share, patient_bill_filter, patient_bills_query, share, shown_to_patient
 from app.events.outbox import emit
 from app.extensions import db
 from app.patients.views import bp
@@ -43,16 +43,6 @@ class BillSummary:
                    history=[h for h in invoice.history if h.to_status is not InvoiceStatus.DRAFT])
 
 
-def _shown(invoice: Invoice) -> bool:
-    """Bills that were issued (also if voided later); a draft, or a draft voided before issue, never was."""
-    return invoice.issued_at is not None and invoice.status is not InvoiceStatus.DRAFT
-
-
-def _visible():
-    return sa.select(Invoice).where(Invoice.patient_id == current_user.id, Invoice.issued_at.is_not(None),
-                                    Invoice.status != InvoiceStatus.DRAFT)
-
-
 def _own_bill(invoice_id: int) -> Invoice:
     """The signed-in patient's issued bill with everything its page shows; 404 for anyone else's or a draft."""
     invoice = db.session.scalar(
@@ -61,7 +51,7 @@ def _own_bill(invoice_id: int) -> Invoice:
                  sa.orm.selectinload(Invoice.refunds), sa.orm.selectinload(Invoice.claims),
                  sa.orm.selectinload(Invoice.history), sa.orm.joinedload(Invoice.doctor_user),
                  sa.orm.joinedload(Invoice.department), sa.orm.joinedload(Invoice.patient)))
-    if invoice is None or not _shown(invoice):
+    if invoice is None or not shown_to_patient(invoice):
         abort(404)
     require_patient_access(invoice.patient_id)
     return invoice
@@ -69,8 +59,7 @@ def _own_bill(invoice_id: int) -> Invoice:
 
 @bp.route("/bills")
 def bills():
-    page = db.paginate(_visible().options(sa.orm.joinedload(Invoice.doctor_user))
-                       .order_by(Invoice.issued_at.desc(), Invoice.id.desc()),
+    page = db.paginate(patient_bills_query(current_user.id).options(sa.orm.joinedload(Invoice.doctor_user)),
                        per_page=PER_PAGE, error_out=False)
     totals = db.session.execute(
         sa.select(sa.func.coalesce(sa.func.sum(Invoice.balance), 0).label("due"), sa.func.count().label("open"))
@@ -84,8 +73,7 @@ def bills_history():
     """Every change to the patient's bills since they were issued, newest first: issued, payments, refunds,
     claims and insurers' decisions (editing a draft is the clinic's business)."""
     query = (sa.select(InvoiceHistory).join(Invoice, Invoice.id == InvoiceHistory.invoice_id)
-             .where(Invoice.patient_id == current_user.id, Invoice.issued_at.is_not(None),
-                    Invoice.status != InvoiceStatus.DRAFT, InvoiceHistory.to_status != InvoiceStatus.DRAFT)
+             .where(patient_bill_filter(current_user.id), InvoiceHistory.to_status != InvoiceStatus.DRAFT)
              .options(sa.orm.contains_eager(InvoiceHistory.invoice))
              .order_by(InvoiceHistory.at.desc(), InvoiceHistory.id.desc()))
     page = db.paginate(query, per_page=PER_PAGE * 2, error_out=False)

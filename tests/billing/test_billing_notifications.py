@@ -37,7 +37,7 @@ def test_issue_payment_and_claim_decision_email_the_patient_and_everything_is_au
         services.approve_refund(refund.id, actor(admin.id))
         services.record_refund(refund.id, by)
         db.session.commit()
-        number = services.patient_invoices(patient.id)[0].number
+        number = db.session.scalars(services.patient_bills_query(patient.id)).first().number
 
     messages = wait_for_messages(mailbox, 3, timeout=30,
                                  predicate=lambda m: m["To"] == patient.email and number in m["Subject"])

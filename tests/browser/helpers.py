@@ -1,7 +1,7 @@
 """What the browser tests share."""
 from __future__ import annotations
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.conftest import DEFAULT_PASSWORD
 
@@ -20,3 +20,20 @@ def signed_in(browser: Browser, base_url: str, email: str, password: str = DEFAU
     expect(page.get_by_test_id("signed-in-as")).to_be_attached()  # behind the menu button on a phone
     page.wait_for_load_state()  # htmx has processed the page before a test acts on it
     return page
+
+
+def fill_prescription(form: Locator, *, drug: str, strength: str, days: int, refills: int | None = None,
+                      instructions: str | None = None) -> None:
+    """Fill the encounter's prescription form: one tablet by mouth once daily for `days` days (quantity the same)."""
+    form.get_by_label("Drug").fill(drug)
+    form.get_by_label("Strength").fill(strength)
+    form.get_by_label("Form", exact=True).select_option("tablet")
+    form.get_by_label("Dose").fill("1 tablet")
+    form.get_by_label("Route").select_option("oral")
+    form.get_by_label("Frequency").select_option("once daily")
+    form.get_by_label("Duration (days)").fill(str(days))
+    form.get_by_label("Quantity").fill(str(days))
+    if refills is not None:
+        form.get_by_label("Refills").fill(str(refills))
+    if instructions is not None:
+        form.get_by_label("Instructions").fill(instructions)

@@ -12,7 +12,7 @@ from playwright.sync_api import Browser, expect
 from app.appointments.models import Appointment, Status
 from app.extensions import db
 from app.records.models import Allergy, Severity
-from tests.browser.helpers import PHONE, signed_in
+from tests.browser.helpers import PHONE, fill_prescription, signed_in
 from tests.records.clinical_data import earlier_today
 
 pytestmark = pytest.mark.browser
@@ -76,16 +76,8 @@ def test_doctor_records_a_visit_and_the_patient_reads_and_prints_it(
     expect(page.get_by_test_id("diagnosis").filter(has_text="I10")).to_contain_text("Primary")
 
     prescription = page.get_by_test_id("prescription-form")
-    prescription.get_by_label("Drug").fill("Lisinopril")
-    prescription.get_by_label("Strength").fill("10 mg")
-    prescription.get_by_label("Form", exact=True).select_option("tablet")
-    prescription.get_by_label("Dose").fill("1 tablet")
-    prescription.get_by_label("Route").select_option("oral")
-    prescription.get_by_label("Frequency").select_option("once daily")
-    prescription.get_by_label("Duration (days)").fill("28")
-    prescription.get_by_label("Quantity").fill("28")
-    prescription.get_by_label("Refills").fill("1")
-    prescription.get_by_label("Instructions").fill("Take in the morning with water.")
+    fill_prescription(prescription, drug="Lisinopril", strength="10 mg", days=28, refills=1,
+                      instructions="Take in the morning with water.")
     prescription.get_by_role("button", name="Add prescription").click()
     expect(page.get_by_test_id("prescription").filter(has_text="Lisinopril")).to_contain_text("10 mg")
 

@@ -10,7 +10,7 @@ from playwright.sync_api import Browser, expect
 
 from app.appointments.models import Status
 from app.extensions import db
-from tests.browser.helpers import PHONE, signed_in
+from tests.browser.helpers import PHONE, fill_prescription, signed_in
 from tests.records.clinical_data import add_allergy, add_appointment, earlier_today
 
 pytestmark = pytest.mark.browser
@@ -58,14 +58,7 @@ def test_doctor_records_a_visit_by_typing_a_diagnosis_prescribing_past_an_allerg
     expect(page.get_by_test_id("diagnosis")).to_contain_text("Primary")
 
     form = page.get_by_test_id("prescription-form")
-    form.get_by_label("Drug").fill("Lisinopril")
-    form.get_by_label("Strength").fill("10 mg")
-    form.get_by_label("Form").select_option("tablet")
-    form.get_by_label("Dose").fill("1 tablet")
-    form.get_by_label("Route").select_option("oral")
-    form.get_by_label("Frequency").select_option("once daily")
-    form.get_by_label("Duration (days)").fill("30")
-    form.get_by_label("Quantity").fill("30")
+    fill_prescription(form, drug="Lisinopril", strength="10 mg", days=30)
     form.get_by_role("button", name="Add prescription").click()
     warning = page.get_by_test_id("allergy-warning")
     expect(warning).to_contain_text("matches a recorded allergy")
