@@ -8,8 +8,11 @@ from app.extensions import csrf, db, login_manager, mail, migrate
 
 
 def create_app(overrides: dict | None = None) -> Flask:
+    from app.timeutil import pin_clock_from_environment
+
     app = Flask(__name__)
     app.config.update(load_config(overrides))
+    pin_clock_from_environment()
 
     from app import models  # noqa: F401  (registers every table)
 

@@ -49,6 +49,11 @@ for db in $DB_NAMES; do
   sql+="CREATE DATABASE IF NOT EXISTS \`$db\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 GRANT ALL PRIVILEGES ON \`$db\`.* TO '$DB_USER'@'localhost';
 GRANT ALL PRIVILEGES ON \`$db\`.* TO '$DB_USER'@'127.0.0.1';"
+  if [[ $db == *_test ]]; then  # the suite's parallel workers each get one: hms_gw0_test, hms_gw1_test, ...
+    pattern="${db%_test}\\_%\\_test"
+    sql+="GRANT ALL PRIVILEGES ON \`$pattern\`.* TO '$DB_USER'@'localhost';
+GRANT ALL PRIVILEGES ON \`$pattern\`.* TO '$DB_USER'@'127.0.0.1';"
+  fi
 done
 mysql_root -e "$sql"
 

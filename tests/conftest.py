@@ -9,15 +9,29 @@ from itertools import count
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL",
-                                   "mysql+pymysql://hms:hms@127.0.0.1:3306/hms_test?charset=utf8mb4")
+
+def _database_of_this_process(url: str) -> str:
+    """Each pytest-xdist worker (gw0, gw1, ...) has a database of its own: hms_test -> hms_gw0_test."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    parsed = sa.make_url(url)
+    name = parsed.database or ""
+    assert name.endswith("_test"), f"TEST_DATABASE_URL must name a database ending in _test: {name}"
+    return parsed.set(database=f"{name[:-len('_test')]}_{worker}_test").render_as_string(hide_password=False)
+
+
+TEST_DATABASE_URL = _database_of_this_process(
+    os.environ.get("TEST_DATABASE_URL", "mysql+pymysql://hms:hms@127.0.0.1:3306/hms_test?charset=utf8mb4"))
 os.environ["DATABASE_URL"] = TEST_DATABASE_URL
 os.environ["HMS_ENV"] = "test"
 os.environ["SECRET_KEY"] = "test-secret-key"
 os.environ["AUDIT_HMAC_KEY"] = "test-audit-key"
+# Cheap Argon2id for the suite's thousands of sign-ins (production keeps RFC 9106's, see app/accounts/passwords.py).
+os.environ.update(HMS_ARGON2_TIME_COST="1", HMS_ARGON2_MEMORY_KIB="8", HMS_ARGON2_PARALLELISM="1")
 
-import sqlalchemy as sa  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 
 from app import create_app  # noqa: E402
@@ -25,12 +39,14 @@ from app.accounts.models import Role, Sex, User  # noqa: E402
 from app.accounts.passwords import hash_password  # noqa: E402
 from app.accounts.services import PatientRegistration, create_user as create_user_service, register_patient  # noqa: E402
 from app.extensions import db  # noqa: E402
+from app.timeutil import pin_clock_from_environment  # noqa: E402
 from devtools.broker import Broker  # noqa: E402
 from devtools.mailbox import Mailbox  # noqa: E402
 from devtools.sms_gateway import SmsGatewayServer  # noqa: E402
 from tests.helpers import Client  # noqa: E402
 from tests.services import WorkerProcess, worker_env  # noqa: E402
 
+PINNED_AT = pin_clock_from_environment()  # HMS_TEST_NOW: see `make test-clock`
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 DEFAULT_PASSWORD = "correct horse battery"
 APPEND_ONLY = ("audit_log", "encounters")  # tables whose triggers refuse DELETE

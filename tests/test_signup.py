@@ -57,15 +57,21 @@ def test_signup_with_insurance_keeps_it(app, client):
         assert (profile.insurance_provider, profile.insurance_policy_number) == ("Acme Health", "P-1")
 
 
-def test_argon2_parameters_meet_the_policy():
-    from argon2 import extract_parameters
+def test_argon2_defaults_are_rfc_9106s_and_production_refuses_weaker(monkeypatch):
+    from argon2 import PasswordHasher, extract_parameters
 
-    from app.accounts.passwords import hash_password
+    from app.accounts.passwords import RFC_9106, argon2_parameters, hash_password
 
-    params = extract_parameters(hash_password("some long password"))
-    assert params.type.name == "ID"
-    assert params.memory_cost >= 19 * 1024
-    assert params.time_cost >= 2
+    assert extract_parameters(hash_password("some long password")).type.name == "ID"
+    for name in ("HMS_ARGON2_TIME_COST", "HMS_ARGON2_MEMORY_KIB", "HMS_ARGON2_PARALLELISM"):
+        monkeypatch.delenv(name, raising=False)
+    assert argon2_parameters() == {"time_cost": 3, "memory_cost": 65536, "parallelism": 4} == RFC_9106
+    params = extract_parameters(PasswordHasher(**argon2_parameters()).hash("some long password"))
+    assert (params.type.name, params.time_cost, params.memory_cost, params.parallelism) == ("ID", 3, 65536, 4)
+    monkeypatch.setenv("HMS_ENV", "production")
+    monkeypatch.setenv("HMS_ARGON2_MEMORY_KIB", "1024")
+    with pytest.raises(RuntimeError, match="RFC 9106"):
+        argon2_parameters()
 
 
 TOO_LONG = "x" * 10_000

@@ -1,7 +1,7 @@
 """Two real browsers (a patient and a doctor), the real worker and mailbox: book, accept, reschedule, cancel."""
 from __future__ import annotations
 
-from datetime import time
+from datetime import time, timedelta
 
 import pytest
 from playwright.sync_api import Browser, expect
@@ -9,9 +9,12 @@ from playwright.sync_api import Browser, expect
 from devtools.mailbox import wait_for_messages
 from tests.browser.helpers import signed_in
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.clock]
 
 
+def day_link(page, container: str, day) -> object:
+    """The link of `day` in a day picker (a date from the rule, never "the second day offered")."""
+    return page.locator(container).get_by_test_id("day-choices").locator(f'a[href*="day={day.isoformat()}"]')
 
 
 @pytest.fixture
@@ -27,6 +30,7 @@ def test_patient_books_doctor_accepts_patient_reschedules_doctor_cancels(
     from app.clinic.models import DoctorProfile
     from app.extensions import db
     from app.scheduling.models import WeeklyAvailability
+    from app.timeutil import clinic_today
     from tests.conftest import DEFAULT_PASSWORD
 
     department = create_department("Family Medicine")
@@ -37,6 +41,8 @@ def test_patient_books_doctor_accepts_patient_reschedules_doctor_cancels(
                                               start_time=time(8), end_time=time(18), slot_minutes=30))
         assert db.session.get(DoctorProfile, doctor.id)
         db.session.commit()
+        # Two days on, every slot lies beyond the 24-hour cutoff whatever the hour; the move goes two days later.
+        booked_day, moved_day = clinic_today() + timedelta(days=2), clinic_today() + timedelta(days=4)
     patient = create_patient(full_name="Tom Booker", email="tom.booker@example.com")
 
     doctor_page = signed_in(browser, base_url, doctor.email, DEFAULT_PASSWORD)
@@ -47,7 +53,7 @@ def test_patient_books_doctor_accepts_patient_reschedules_doctor_cancels(
     page.wait_for_load_state()  # htmx listens for the department's change only once the page has loaded
     page.get_by_label("Which department do you need?").select_option(label="Family Medicine")
     page.get_by_test_id("doctor-choices").get_by_role("link", name="Dr. Hattie Wyatt").click()
-    page.get_by_test_id("day-choices").get_by_role("link").nth(1).click()
+    day_link(page, "main", booked_day).click()
     page.get_by_test_id("time-choices").get_by_role("link").nth(2).click()
     page.get_by_label("Reason for the visit").fill("Persistent cough for two weeks")
     page.screenshot(path=str(artifacts / "patient-booking.png"), full_page=True)
@@ -69,7 +75,7 @@ def test_patient_books_doctor_accepts_patient_reschedules_doctor_cancels(
     assert "Dr. Hattie Wyatt" in confirmation[0].get_body(("plain",)).get_content()
 
     page.get_by_role("link", name="Reschedule").click()
-    page.locator("#reschedule").get_by_test_id("day-choices").get_by_role("link").nth(2).click()
+    day_link(page, "#reschedule", moved_day).click()
     page.locator("#reschedule").get_by_test_id("time-choices").get_by_role("link").first.click()
     page.get_by_role("button", name="Move my appointment").click()
     expect(page.get_by_text("Requested", exact=True).first).to_be_visible()
