@@ -5,6 +5,7 @@ import csv
 import io
 import uuid
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -125,7 +126,8 @@ def admin(client, create_user, login):
 
 @pytest.fixture
 def varied_trail(app):
-    base = datetime(2026, 3, 10, 15, 0, tzinfo=timezone.utc)
+    # Noon in the clinic's zone, where the date filters read the days, whatever HMS_TIMEZONE is.
+    base = datetime(2026, 3, 10, 12, 0, tzinfo=ZoneInfo(app.config["HMS_TIMEZONE"]))
     with app.app_context():
         for n in range(60):
             append(event(action="user.login_succeeded" if n % 3 == 0 else "patient.profile_changed",

@@ -12,6 +12,8 @@ from app.extensions import db
 from app.scheduling.models import Unavailability, WeeklyAvailability
 from tests.helpers import text
 
+pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
+
 
 @pytest.fixture
 def doctor(app, client, create_doctor, create_department, login):

@@ -19,6 +19,8 @@ from app.scheduling.models import WeeklyAvailability
 from app.timeutil import clinic_today, utcnow
 from app.transactions import commit_with_retry
 
+pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
+
 
 def open_every_day(app, doctor_id: int, start=time(8), end=time(18), minutes=30) -> int:
     with app.app_context():

@@ -9,6 +9,8 @@ from app.appointments.models import Appointment
 from app.extensions import db
 from tests.helpers import text
 
+pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
+
 
 @pytest.fixture
 def runner(app):

@@ -10,6 +10,8 @@ from app.extensions import db
 from app.scheduling.models import WeeklyAvailability
 from tests.helpers import Client, count_statements, text
 
+pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
+
 
 def give_hours(app, doctor_ids: list[int]) -> None:
     with app.app_context():

@@ -16,6 +16,8 @@ from app.extensions import db
 from app.timeutil import clinic_today, clinic_zone, utcnow
 from tests.helpers import count_statements, text
 
+pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
+
 
 @pytest.fixture
 def clinic(app, create_doctor, create_patient, create_department):

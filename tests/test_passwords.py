@@ -26,6 +26,8 @@ from tests.conftest import DEFAULT_PASSWORD
 from tests.helpers import Client, text
 from tests.services import wait_until
 
+pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
+
 NEW_PASSWORD = "a quiet river at dawn"
 
 

@@ -20,6 +20,8 @@ from app.timeutil import clinic_today, utcnow
 from tests.conftest import DEFAULT_PASSWORD
 from tests.helpers import Client, text
 
+pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
+
 
 def open_every_day(app, doctor_id: int) -> int:
     """08:00-18:00 in 30-minute slots, every day, in the doctor's first department (returned)."""

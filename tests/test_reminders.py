@@ -29,6 +29,8 @@ from app.timeutil import utcnow
 from devtools.mailbox import wait_for_messages
 from tests.services import ROOT, WorkerProcess, wait_until
 
+pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
+
 HOUR = timedelta(hours=1)
 _minute = count(1)
 

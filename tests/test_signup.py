@@ -10,6 +10,8 @@ from app.accounts.models import PatientProfile, Role, User
 from app.extensions import db
 from tests.helpers import text
 
+pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
+
 VALID = {
     "full_name": "Ada Lovelace",
     "email": "Ada@Example.com",

@@ -17,6 +17,8 @@ from app.extensions import db
 from app.scheduling.models import Unavailability, UnavailabilityKind, WeeklyAvailability
 from app.scheduling.slots import Slot, Window, expand_windows, free_slots, next_free_slot
 
+pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
+
 UTC = timezone.utc
 NY = ZoneInfo("America/New_York")
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)

@@ -1,12 +1,15 @@
 """`flask seed demo` gives the demo patients a price list and invoices in each state, once."""
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from app.accounts.services import find_user_by_email
 from app.billing import services
 from app.billing.models import ClaimStatus, Invoice, InvoiceStatus, PriceItem, RefundStatus
 from app.extensions import db
+
+pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
 
 
 def test_demo_billing_covers_each_state_and_runs_once(app):

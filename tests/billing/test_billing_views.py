@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from app.billing import services
@@ -13,6 +14,8 @@ from app.billing.models import Claim, ClaimStatus, Invoice, InvoiceStatus, Payme
 from app.extensions import db
 from tests.billing.conftest import actor
 from tests.helpers import text
+
+pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
 
 
 def _key(html: str) -> str:

@@ -14,6 +14,8 @@ from app.extensions import db
 from app.transactions import commit_with_retry
 from tests.billing.conftest import actor
 
+pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
+
 
 def test_totals_are_lines_less_discount_plus_tax_rounded_half_up_at_the_line(app, make_invoice):
     app.config["HMS_TAX_RATE"] = "8.25"

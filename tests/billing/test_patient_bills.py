@@ -17,6 +17,8 @@ from app.timeutil import clinic_today
 from tests.billing.conftest import actor
 from tests.helpers import text
 
+pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
+
 
 def pdf_text(pdf: bytes) -> str:
     """The text WeasyPrint drew: glyph ids in the content streams, mapped through the fonts' ToUnicode maps."""

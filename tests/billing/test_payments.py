@@ -15,6 +15,8 @@ from app.extensions import db
 from app.timeutil import clinic_today
 from tests.billing.conftest import actor
 
+pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
+
 
 def pay(invoice_id: int, user_id: int, amount: str, key: str | None = None, method: str = "cash") -> Payment:
     payment = services.record_payment(invoice_id, actor(user_id), amount=amount, method=method,

@@ -21,6 +21,8 @@ from app.timeutil import clinic_today, utcnow
 from tests.billing.conftest import actor
 from tests.helpers import text
 
+pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
+
 D = Decimal
 
 

@@ -8,7 +8,7 @@ from playwright.sync_api import Browser, expect
 from tests.billing.conftest import admin, clerk, completed_appointment, doctor, patient  # noqa: F401  (fixtures)
 from tests.browser.helpers import PHONE, signed_in
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.clock]
 
 
 

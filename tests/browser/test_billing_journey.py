@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page, expect
 from devtools.mailbox import wait_for_messages
 from tests.browser.helpers import PHONE, signed_in
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.clock]
 
 
 

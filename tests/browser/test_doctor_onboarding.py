@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from app.timeutil import clinic_today
 from devtools.mailbox import wait_for_messages
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.clock]
 
 PASSWORD = "stethoscope and coffee"
 

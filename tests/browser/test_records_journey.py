@@ -15,7 +15,7 @@ from app.records.models import Allergy, Severity
 from tests.browser.helpers import PHONE, fill_prescription, signed_in
 from tests.records.clinical_data import earlier_today
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.clock]
 
 
 def test_doctor_records_a_visit_and_the_patient_reads_and_prints_it(

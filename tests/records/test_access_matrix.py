@@ -26,6 +26,8 @@ from app.timeutil import utcnow
 from tests.helpers import Client, text
 from tests.records.clinical_data import CLINICAL_STRINGS, build_chart
 
+pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
+
 ACTORS = ("patient_own", "patient_other", "doctor_related", "doctor_unrelated", "doctor_break_glass",
           "doctor_expired", "clerk", "admin", "anonymous")
 # Whoever is not the patient or a doctor with access must never receive clinical content, whatever the status.

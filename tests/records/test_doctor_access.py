@@ -19,6 +19,8 @@ from tests.helpers import text
 from tests.records.clinical_data import CLINICAL_STRINGS, build_chart
 from tests.services import wait_until
 
+pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
+
 
 @pytest.fixture
 def world(app, create_doctor, create_patient, create_department, create_user):

@@ -13,7 +13,7 @@ from app.extensions import db
 from tests.browser.helpers import PHONE, fill_prescription, signed_in
 from tests.records.clinical_data import add_allergy, add_appointment, earlier_today
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.clock]
 
 
 def test_doctor_records_a_visit_by_typing_a_diagnosis_prescribing_past_an_allergy_and_signing(

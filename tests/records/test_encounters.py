@@ -20,6 +20,8 @@ from tests.helpers import text
 from tests.records.clinical_data import add_allergy, add_appointment
 from tests.services import wait_until
 
+pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
+
 RX_FORM = {"drug_name": "Amoxicillin", "strength": "500 mg", "form": "capsule", "dose": "1 capsule", "route": "oral",
            "frequency": "three times daily", "duration_days": "7", "quantity": "21", "refills": "0",
            "instructions": "Finish the course"}

@@ -18,6 +18,8 @@ from tests.records.clinical_data import (ASSESSMENT, COMPLAINT, DRUG, OBJECTIVE,
                                          add_encounter, build_chart)
 from tests.services import wait_until
 
+pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
+
 
 @pytest.fixture
 def world(app, create_doctor, create_patient, create_department):
