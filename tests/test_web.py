@@ -158,3 +158,20 @@ def test_htmx_config_is_safe(client):
 def test_a_fresh_client_without_session_gets_400_on_post(app):
     response = Client(app).http.post("/login", data={"email": "a@example.com", "password": "x"})
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(("target", "expected"), [
+    ("/doctor/appointments?page=2", "/doctor/appointments?page=2"),
+    ("/billing/", "/fallback"),  # outside the area asked for
+    ("https://evil.example/doctor/", "/fallback"),
+    ("//evil.example/doctor/", "/fallback"),
+    ("/\\evil.example/", "/fallback"),
+    ("/doctor/\r\nLocation: https://evil.example/", "/fallback"),
+    ("doctor/", "/fallback"),
+    ("", "/fallback"),
+    (None, "/fallback"),
+])
+def test_safe_next_keeps_only_paths_of_this_site(target, expected):
+    from app.web.rendering import safe_next
+
+    assert safe_next(target, "/fallback", within="/doctor/") == expected

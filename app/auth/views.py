@@ -1,8 +1,6 @@
 """Sign up, sign in, sign out; set a password through an emailed link."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, flash, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
@@ -12,19 +10,9 @@ from app.accounts.services import (AccountError, LoginThrottled, PatientRegistra
 from app.accounts.tokens import TokenProblem, check_password_token, request_password_reset, use_password_token
 from app.auth.forms import ForgotPasswordForm, LoginForm, SetPasswordForm, SignupForm
 from app.extensions import db
-from app.web.rendering import redirect_to, render, render_form_errors
+from app.web.rendering import redirect_to, render, render_form_errors, safe_next
 
 bp = Blueprint("auth", __name__)
-
-
-def _safe_next(target: str | None) -> str | None:
-    """Only a path on this site, so a crafted link cannot send the user elsewhere after sign-in."""
-    if not target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return None
-    return target
 
 
 def _start_session(user) -> None:
@@ -52,7 +40,7 @@ def login():
         return render("auth/login.html", form=form, error="Email or password is incorrect.", status=422)
     _start_session(user)
     db.session.commit()
-    return redirect_to(_safe_next(request.args.get("next")) or url_for("main.home"))
+    return redirect_to(safe_next(request.args.get("next"), url_for("main.home")))
 
 
 @bp.route("/logout", methods=["POST"])

@@ -18,7 +18,7 @@ from app.billing.views_invoices import blank_claim_form, blank_payment_form, req
 from app.extensions import db
 from app.timeutil import clinic_today
 from app.web.access import role_required
-from app.web.rendering import redirect_to, render, render_form_errors
+from app.web.rendering import redirect_to, render, render_form_errors, safe_next
 
 
 def _or_404(model, object_id: int):
@@ -98,7 +98,7 @@ def refunds():
 def _refund_answer(refund: Refund, error: BillingError | None, done: str, form=None):
     if error is None:
         flash(done, "success")
-        return redirect_to(request.form.get("next") or url_for("billing.refunds"))
+        return redirect_to(safe_next(request.form.get("next"), url_for("billing.refunds")))
     if form is not None:
         show_error(form, error)
     db.session.expire_all()

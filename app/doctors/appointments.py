@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import abort, make_response, render_template, request, url_for
@@ -26,7 +25,7 @@ from app.extensions import db
 from app.scheduling.services import local_range
 from app.timeutil import clinic_today, to_clinic_time, utcnow
 from app.transactions import commit_with_retry
-from app.web.rendering import fragment_or_redirect, is_htmx, render
+from app.web.rendering import fragment_or_redirect, is_htmx, render, safe_next
 
 PER_PAGE = 20
 PENDING_SHOWN = 20
@@ -105,11 +104,7 @@ class Schedule:
 
 def _back(default: str) -> str:
     """Where a plain (non-HTMX) form returns to: a page of the doctor's own area, nothing else."""
-    target = request.form.get("next") or ""
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or target.startswith("//") or not target.startswith(url_for("doctors.home")):
-        return default
-    return target
+    return safe_next(request.form.get("next"), default, within=url_for("doctors.home"))
 
 
 def _current_path() -> str:

@@ -1,6 +1,8 @@
 """One URL, full page or fragment: the helpers every view uses to answer."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import flash, make_response, redirect, render_template, request
 from werkzeug.wrappers import Response
 
@@ -18,6 +20,17 @@ def render(template_name: str, /, *, fragment: str | None = None, status: int = 
 def render_form_errors(template_name: str, /, *, fragment: str | None = None, **context) -> Response:
     """A form that did not validate: the same page with messages beside the fields, as 422."""
     return render(template_name, fragment=fragment, status=422, **context)
+
+
+def safe_next(target: str | None, default: str, *, within: str = "/") -> str:
+    """`target` if it is a path on this site under `within`, else `default`: a crafted `next` cannot send the
+    user to another site (`https://evil.example/`, `//evil.example`, `/\\evil.example`) after an action."""
+    if not target or any(ch == "\\" or ord(ch) < 32 for ch in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//") or not target.startswith(within):
+        return default
+    return target
 
 
 def redirect_to(url: str) -> Response:

@@ -99,3 +99,18 @@ def test_unknown_ids_are_404(client, login, clerk, app):
         assert client.get(url).status_code == 404, url
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(Invoice.id))) == 0
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil.example/", "http:/x"])
+def test_approving_a_refund_never_redirects_to_another_site(client, login, admin, billed, target):
+    login(admin)
+    response = client.post_form("/billing/refunds/{refund_id}/approve".format(**billed), {"note": "ok", "next": target})
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/billing/refunds"
+
+
+def test_approving_a_refund_returns_to_a_page_of_this_site(client, login, admin, billed):
+    login(admin)
+    back = "/billing/refunds/{refund_id}".format(**billed)
+    response = client.post_form(back + "/approve", {"note": "ok", "next": back})
+    assert response.status_code == 303 and response.headers["Location"] == back
