@@ -13,13 +13,25 @@ def signed_in(browser: Browser, base_url: str, email: str, password: str = DEFAU
               viewport: dict | None = None) -> Page:
     """A page in a new browser context (its own cookies), signed in as `email`."""
     page = browser.new_context(viewport=viewport or DESKTOP, accept_downloads=True).new_page()
+    sign_in(page, base_url, email, password)
+    return page
+
+
+def sign_in(page: Page, base_url: str, email: str, password: str = DEFAULT_PASSWORD) -> None:
+    """Sign in on `page` and return once the signed-in page has loaded."""
     page.goto(f"{base_url}/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_test_id("signed-in-as")).to_be_attached()  # behind the menu button on a phone
     page.wait_for_load_state()  # htmx has processed the page before a test acts on it
-    return page
+
+
+def sign_out(page: Page) -> None:
+    """Sign out and return once the server has answered: a navigation started earlier would abort the
+    sign-out's POST and leave the session signed in."""
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_text("You have signed out.")).to_be_visible()
 
 
 def fill_prescription(form: Locator, *, drug: str, strength: str, days: int, refills: int | None = None,

@@ -9,21 +9,11 @@ from playwright.sync_api import Page, expect
 
 from app.timeutil import clinic_today
 from devtools.mailbox import wait_for_messages
+from tests.browser.helpers import sign_in, sign_out
 
 pytestmark = [pytest.mark.browser, pytest.mark.clock]
 
 PASSWORD = "stethoscope and coffee"
-
-
-def sign_in(page: Page, base_url: str, email: str, password: str) -> None:
-    page.goto(f"{base_url}/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
-
-def sign_out(page: Page) -> None:
-    page.get_by_role("button", name="Sign out").click()
 
 
 def test_admin_creates_a_doctor_who_sets_a_password_adds_hours_and_is_found_by_a_patient(
