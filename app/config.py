@@ -111,6 +111,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "HMS_BOOKING_HORIZON_DAYS": int(os.environ.get("HMS_BOOKING_HORIZON_DAYS", "90")),
         "HMS_CANCEL_CUTOFF_HOURS": int(os.environ.get("HMS_CANCEL_CUTOFF_HOURS", "24")),
         "HMS_REMINDER_OFFSETS_MINUTES": [int(m) for m in os.environ.get("HMS_REMINDER_OFFSETS_MINUTES", "1440,120").split(",")],
+        "HMS_CARE_RELATIONSHIP_MONTHS": int(os.environ.get("HMS_CARE_RELATIONSHIP_MONTHS", "12")),
         "HMS_NO_SHOW_AFTER_MINUTES": int(os.environ.get("HMS_NO_SHOW_AFTER_MINUTES", "30")),
         "HMS_SCHEDULER_INTERVAL_SECONDS": float(os.environ.get("HMS_SCHEDULER_INTERVAL_SECONDS", "30")),
         "HMS_LOGIN_MAX_FAILURES": int(os.environ.get("HMS_LOGIN_MAX_FAILURES", "10")),

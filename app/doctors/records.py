@@ -16,12 +16,11 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from app.accounts.models import Role, User
-from app.appointments.models import Appointment
 from app.doctors.views import bp
 from app.extensions import db
 from app.records import icd10
 from app.records import services as records
-from app.records.access import BREAK_GLASS_MINUTES, grant_break_glass, require_record_access
+from app.records.access import BREAK_GLASS_MINUTES, grant_break_glass, in_care_of, require_record_access
 from app.records.forms import (AllergyForm, AmendForm, BreakGlassForm, DiagnosisForm, NotesForm, PrescriptionForm,
                                VitalsForm)
 from app.records.models import Allergy, Diagnosis, Encounter, Prescription, Severity, VITAL_COLUMNS
@@ -318,11 +317,10 @@ def amend_encounter(encounter: Encounter):
 
 @bp.route("/patients")
 def patients():
-    """The doctor's patients (anyone they have an appointment with), and a name search over all patients
-    (names only: the record itself needs a relationship or break-glass)."""
+    """The doctor's patients (those in their care, whose records they may read), and a name search over all
+    patients (names only: the record itself needs a care relationship or break-glass)."""
     query = (request.args.get("q") or "").strip()
-    mine = sa.select(User).where(User.id.in_(sa.select(Appointment.patient_id).where(
-        Appointment.doctor_id == current_user.id))).order_by(User.full_name)
+    mine = sa.select(User).where(User.id.in_(in_care_of(current_user.id))).order_by(User.full_name)
     own = list(db.session.scalars(mine))
     found = []
     if len(query) >= 2:

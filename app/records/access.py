@@ -1,10 +1,11 @@
 """Who may read a patient's clinical record: the one policy every records view asks.
 
 - A patient: their own record only; anyone else's answers 404 (its existence is not confirmed).
-- A doctor: patients they have or had an appointment with (any appointment row, whatever its state: a
-  patient who asked for a visit put themself in that doctor's care); anyone else only through an
-  active break-glass grant (a stated reason, BREAK_GLASS_MINUTES long). Without one: 403 with the
-  break-glass form.
+- A doctor: patients in their care, that is with an appointment with them that is confirmed, checked in or
+  completed and starts within the last HMS_CARE_RELATIONSHIP_MONTHS (12) months, or a confirmed one ahead. A
+  requested, declined, cancelled or no-show appointment gives nothing beyond the request itself (the doctor sees
+  it on their dashboard, not the record). Anyone else only through an active break-glass grant (a stated reason,
+  BREAK_GLASS_MINUTES long). Without one: 403 with the break-glass form.
 - A billing clerk: 403, never any clinical content.
 - An admin: 403 as well. The admin runs the clinic and reads the audit trail, which names who read
   which record; they are not a clinician and do not read notes, diagnoses or prescriptions.
@@ -17,11 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from flask import abort, make_response, render_template
+from flask import abort, current_app, make_response, render_template
 from flask_login import current_user
 
 from app.accounts.models import Role, User
-from app.appointments.models import Appointment
+from app.appointments.models import Appointment, Status
 from app.events.outbox import emit
 from app.extensions import db
 from app.records.models import BreakGlassGrant
@@ -42,9 +43,23 @@ class Decision:
         return self.basis == "no_relationship"
 
 
-def has_care_relationship(doctor_id: int, patient_id: int) -> bool:
-    return db.session.scalar(sa.select(sa.exists().where(
-        Appointment.doctor_id == doctor_id, Appointment.patient_id == patient_id))) is True
+CARING = (Status.CONFIRMED, Status.CHECKED_IN, Status.COMPLETED)
+
+
+def in_care_of(doctor_id: int, now: datetime | None = None) -> sa.Select:
+    """The ids of the patients in `doctor_id`'s care (see the module's docstring): for the policy and the
+    doctor's "my patients" list alike."""
+    now = now or utcnow()  # a month counts as 30.44 days
+    since = now - timedelta(days=round(30.44 * current_app.config["HMS_CARE_RELATIONSHIP_MONTHS"]))
+    return sa.select(Appointment.patient_id).where(
+        Appointment.doctor_id == doctor_id, Appointment.status.in_(CARING),
+        sa.or_(Appointment.starts_at >= since, sa.and_(Appointment.status == Status.CONFIRMED,
+                                                       Appointment.starts_at >= now)))
+
+
+def has_care_relationship(doctor_id: int, patient_id: int, now: datetime | None = None) -> bool:
+    return db.session.scalar(sa.select(sa.exists(
+        in_care_of(doctor_id, now).where(Appointment.patient_id == patient_id)))) is True
 
 
 def active_grant(doctor_id: int, patient_id: int, now: datetime | None = None) -> BreakGlassGrant | None:
@@ -66,7 +81,7 @@ def decide(user: User, patient_id: int, now: datetime | None = None) -> Decision
     if not _is_patient(patient_id):
         return Decision(False, 404, "no_such_patient")
     if user.role is Role.DOCTOR:
-        if has_care_relationship(user.id, patient_id):
+        if has_care_relationship(user.id, patient_id, now):
             return Decision(True, 200, "care_relationship")
         grant = active_grant(user.id, patient_id, now)
         if grant is not None:

@@ -185,16 +185,53 @@ def _events(app, type_: str) -> list[OutboxEvent]:
         return rows
 
 
-def test_a_doctor_with_only_a_past_appointment_keeps_access(app, world, login, create_doctor):
-    """'Has or had an appointment': a completed visit long ago still counts."""
+@pytest.mark.parametrize(("status", "days_ago", "allowed"), [
+    (Status.COMPLETED, 31.3, True),
+    (Status.CHECKED_IN, 0.01, True),
+    (Status.COMPLETED, 360, True),  # within the 12 months
+    (Status.COMPLETED, 400, False),  # a visit more than 12 months ago no longer opens the record
+    (Status.CONFIRMED, -90, True),  # a confirmed visit ahead, however far
+    (Status.REQUESTED, -3, False),  # a request gives nothing beyond the request itself
+    (Status.DECLINED, 11.3, False),
+    (Status.CANCELLED_BY_PATIENT, 12.3, False),
+    (Status.CANCELLED_BY_CLINIC, -5, False),
+    (Status.NO_SHOW, 13.3, False),
+])
+def test_only_a_confirmed_attended_or_recent_visit_opens_the_record(app, world, login, create_doctor, status,
+                                                                     days_ago, allowed):
     from tests.records.clinical_data import add_appointment
 
-    former = create_doctor(department_ids=[])
+    other = create_doctor(department_ids=[])
     with app.app_context():
-        add_appointment(world.patient.id, former.id, world.chart and _department(world), days_ago=400,
-                        status=Status.COMPLETED)
+        add_appointment(world.patient.id, other.id, _department(world), days_ago=days_ago, status=status)
         db.session.commit()
-    assert login(former).get(f"/doctor/patients/{world.patient.id}/chart").status_code == 200
+    client = login(other)
+    chart = client.get(f"/doctor/patients/{world.patient.id}/chart")
+    mine = text(client.get("/doctor/patients"))
+    if allowed:
+        assert chart.status_code == 200 and "Maria Garcia" in mine
+    else:
+        assert chart.status_code == 403 and 'data-testid="break-glass-form"' in text(chart)
+        assert_no_clinical_content(chart)
+        assert "Maria Garcia" not in mine  # not listed among the doctor's patients either
+        [denied] = [e.envelope for e in _events(app, "record.access_denied")]
+        assert denied["data"]["basis"] == "no_relationship" and denied["actor"]["id"] == other.id
+
+
+def test_the_window_is_a_setting(app, world, login, create_doctor):
+    from tests.records.clinical_data import add_appointment
+
+    other = create_doctor(department_ids=[])
+    with app.app_context():
+        add_appointment(world.patient.id, other.id, _department(world), days_ago=100.3, status=Status.COMPLETED)
+        db.session.commit()
+    client = login(other)
+    assert client.get(f"/doctor/patients/{world.patient.id}/chart").status_code == 200
+    app.config["HMS_CARE_RELATIONSHIP_MONTHS"] = 3
+    try:
+        assert client.get(f"/doctor/patients/{world.patient.id}/chart").status_code == 403
+    finally:
+        app.config["HMS_CARE_RELATIONSHIP_MONTHS"] = 12
 
 
 def _department(world) -> int:
