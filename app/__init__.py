@@ -1,7 +1,7 @@
 """HMS: the application factory."""
 from __future__ import annotations
 
-from flask import Flask, make_response, redirect, request, url_for
+from flask import Flask, make_response, redirect, request, session, url_for
 
 from app.config import load_config
 from app.extensions import csrf, db, login_manager, mail, migrate
@@ -44,7 +44,7 @@ def _migrations_dir():
 
 
 def _init_login(app: Flask) -> None:
-    from app.accounts.models import User
+    from app.accounts.sessions import session_user
     from app.web.rendering import is_htmx
 
     login_manager.init_app(app)
@@ -55,14 +55,12 @@ def _init_login(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        # "id:version": bumping users.session_version revokes every session issued before.
+        # "id:version": bumping users.session_version revokes every session issued before; the session's own
+        # token must name a session that has not been ended (signed out).
         ident, _, version = user_id.partition(":")
-        if not ident.isdigit() or not version.isdigit():
+        if not ident.isdigit() or not version.isdigit() or len(ident) > 18 or len(version) > 18:
             return None
-        user = db.session.get(User, int(ident))
-        if user is None or not user.active or user.session_version != int(version):
-            return None
-        return user
+        return session_user(int(ident), int(version), session.get("sid"))
 
     @login_manager.unauthorized_handler
     def unauthorized():

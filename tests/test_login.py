@@ -21,6 +21,28 @@ def test_login_then_logout(client, create_user):
     assert client.get("/doctor/").status_code == 302
 
 
+def test_a_cookie_saved_before_sign_out_answers_as_signed_out(app, client, create_user):
+    doctor = create_user(Role.DOCTOR)
+    client.post_form("/login", {"email": doctor.email, "password": DEFAULT_PASSWORD})
+    saved = client.session_cookie()
+    other_device = Client(app)  # the same user signed in elsewhere keeps their own session
+    other_device.post_form("/login", {"email": doctor.email, "password": DEFAULT_PASSWORD})
+    assert client.post_form("/logout", {}).status_code == 303
+
+    replay = Client(app)
+    replay.http.set_cookie(app.config["SESSION_COOKIE_NAME"], saved)
+    response = replay.get("/doctor/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    assert other_device.get("/doctor/").status_code == 200
+    with app.app_context():
+        from app.accounts.models import UserSession
+
+        sessions = list(db.session.scalars(sa.select(UserSession).where(UserSession.user_id == doctor.id)
+                                           .order_by(UserSession.id)))
+        assert [s.ended_at is not None for s in sessions] == [True, False]
+        assert all(len(s.token_hash) == 64 for s in sessions)
+
+
 def test_logout_is_not_possible_with_get(client, create_user, login):
     login(create_user(Role.CLERK))
     assert client.get("/logout").status_code == 405

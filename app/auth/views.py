@@ -7,6 +7,7 @@ from flask_login import current_user, login_user, logout_user
 from app.accounts.models import Sex
 from app.accounts.services import (AccountError, LoginThrottled, PatientRegistration, authenticate, record_sign_out,
                                    register_patient)
+from app.accounts.sessions import end_session, start_session
 from app.accounts.tokens import TokenProblem, check_password_token, request_password_reset, use_password_token
 from app.auth.forms import ForgotPasswordForm, LoginForm, SetPasswordForm, SignupForm
 from app.extensions import db
@@ -18,6 +19,7 @@ bp = Blueprint("auth", __name__)
 def _start_session(user) -> None:
     # A fresh session at sign-in: nothing set before it (a planted session id, an old CSRF token) survives.
     session.clear()
+    session["sid"] = start_session(user)
     login_user(user)
     session.permanent = True
 
@@ -47,7 +49,8 @@ def login():
 def logout():
     if current_user.is_authenticated:
         record_sign_out(current_user)
-        db.session.commit()
+    end_session(session.get("sid"))
+    db.session.commit()
     logout_user()
     session.clear()
     flash("You have signed out.", "info")
