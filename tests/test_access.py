@@ -96,3 +96,80 @@ def test_staff_cannot_open_patient_profile_pages(client, create_patient, create_
     patient = create_patient()
     login(create_user(Role.ADMIN))
     assert client.get(f"/patient/{patient.id}/profile").status_code == 403
+
+
+# --- refusals are audited --------------------------------------------------------------------------------------
+
+
+def denials(app) -> list[dict]:
+    import sqlalchemy as sa
+
+    from app.events.models import OutboxEvent
+    from app.extensions import db
+
+    with app.app_context():
+        return [e.envelope for e in db.session.scalars(
+            sa.select(OutboxEvent).where(OutboxEvent.type == "access.denied").order_by(OutboxEvent.seq))]
+
+
+@pytest.fixture
+def others_appointment(app, create_patient, create_doctor, create_department):
+    from app.appointments.models import Status
+    from app.extensions import db
+    from tests.records.clinical_data import add_appointment
+
+    department = create_department("General Practice")
+    doctor = create_doctor(department_ids=[department])
+    owner = create_patient(full_name="Owner Person")
+    with app.app_context():
+        appointment = add_appointment(owner.id, doctor.id, department, days_ago=-5, status=Status.CONFIRMED)
+        db.session.commit()
+        return owner, doctor, appointment.id
+
+
+def test_a_patient_opening_or_cancelling_another_patients_appointment_is_audited(
+        app, client, create_patient, login, others_appointment):
+    owner, _, appointment_id = others_appointment
+    intruder = create_patient()
+    login(intruder)
+    assert client.get(f"/patient/appointments/{appointment_id}").status_code == 404
+    assert client.post_form(f"/patient/appointments/{appointment_id}/cancel",
+                            {"reason": "not mine"}).status_code == 404
+    missing = client.get(f"/patient/appointments/{appointment_id + 1000}")
+    assert missing.status_code == 404 and text(missing) == text(client.get(f"/patient/appointments/{appointment_id}"))
+    seen = denials(app)
+    assert [(d["aggregate_type"], d["aggregate_id"], d["patient_id"], d["data"]["reason"]) for d in seen] == [
+        ("appointment", str(appointment_id), owner.id, "not_own"),
+        ("appointment", str(appointment_id), owner.id, "not_own"),
+        ("appointment", str(appointment_id + 1000), None, "not_found"),
+        ("appointment", str(appointment_id), owner.id, "not_own")]
+    assert all(d["actor"]["id"] == intruder.id and d["outcome"] == "denied" and d["data"]["status"] == 404
+               for d in seen)
+    assert seen[1]["data"]["method"] == "POST"
+
+
+def test_a_patient_opening_another_patients_profile_is_audited(app, client, create_patient, login):
+    me, other = create_patient(), create_patient()
+    login(me)
+    assert client.get(f"/patient/{other.id}/profile/contact").status_code == 404
+    [denied] = denials(app)
+    assert (denied["aggregate_type"], denied["patient_id"], denied["actor"]["id"]) == ("patient", other.id, me.id)
+
+
+def test_another_doctors_appointment_is_refused_and_audited(app, client, create_doctor, login, others_appointment):
+    _, _, appointment_id = others_appointment
+    stranger = create_doctor(department_ids=[])
+    login(stranger)
+    assert client.post_form(f"/doctor/appointments/{appointment_id}/cancel", {"reason": "x"}).status_code == 404
+    [denied] = denials(app)
+    assert denied["aggregate_id"] == str(appointment_id) and denied["actor"]["id"] == stranger.id
+
+
+def test_a_clerk_opening_a_chart_is_refused_and_audited(app, client, create_user, create_patient, login):
+    patient = create_patient()
+    clerk = create_user(Role.CLERK)
+    login(clerk)
+    assert client.get(f"/doctor/patients/{patient.id}/chart").status_code == 403
+    [denied] = denials(app)
+    assert (denied["aggregate_type"], denied["aggregate_id"]) == ("route", f"/doctor/patients/{patient.id}/chart")
+    assert denied["data"]["reason"] == "role_clerk" and denied["actor"]["role"] == "clerk"

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
-from flask import abort, make_response, render_template, request, url_for
+from flask import make_response, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -25,6 +25,7 @@ from app.extensions import db
 from app.scheduling.services import local_range
 from app.timeutil import clinic_today, to_clinic_time, utcnow
 from app.transactions import commit_with_retry
+from app.web.access import deny
 from app.web.rendering import fragment_or_redirect, is_htmx, render, safe_next
 
 PER_PAGE = 20
@@ -186,7 +187,7 @@ def _own(appointment_id: int) -> Appointment:
     """Another doctor's appointment answers 404, as if it did not exist."""
     appointment = db.session.scalar(for_doctor(current_user.id).where(Appointment.id == appointment_id))
     if appointment is None:
-        abort(404)
+        deny(404, "appointment", appointment_id, reason="not_own_or_missing")
     return appointment
 
 
@@ -195,7 +196,7 @@ def _change(appointment_id: int, action: Action, reason: str | None) -> Appointm
         sa.select(Appointment).where(Appointment.id == appointment_id, Appointment.doctor_id == current_user.id)
         .with_for_update().execution_options(populate_existing=True))
     if appointment is None:
-        abort(404)
+        deny(404, "appointment", appointment_id, reason="not_own_or_missing")
     transition(appointment, action.to, current_user._get_current_object(), reason=reason)
     return appointment
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from flask import abort, current_app, flash, request, url_for
+from flask import current_app, flash, request, url_for
 from flask_login import current_user
 
 from app.appointments.models import Appointment, Status
@@ -26,7 +26,7 @@ from app.patients.views import bp
 from app.scheduling.slots import Slot
 from app.timeutil import clinic_today, clinic_zone, utcnow
 from app.transactions import commit_with_retry
-from app.web.access import require_patient_access
+from app.web.access import require_own
 from app.web.rendering import redirect_to, render
 
 CHANGEABLE = (Status.REQUESTED, Status.CONFIRMED)  # by the patient, before the cutoff
@@ -206,9 +206,7 @@ def _own_appointment(appointment_id: int) -> Appointment:
     if request.method == "POST":
         query = query.with_for_update().execution_options(populate_existing=True)
     appointment = db.session.scalar(query)
-    if appointment is None:
-        abort(404)
-    require_patient_access(appointment.patient_id)
+    require_own("appointment", appointment_id, appointment.patient_id if appointment else None)
     return appointment
 
 

@@ -1,7 +1,7 @@
 """A patient's bills: the list with status and balance, one bill in detail, its PDF, and the billing history.
 
 Routes of the patients blueprint. Drafts are the clinic's work in progress and are never shown. Another
-patient's bill answers 404 (`require_patient_access`), the PDF too. Opening a bill and downloading its PDF
+patient's bill answers 404 (`require_own`, audited), the PDF too. Opening a bill and downloading its PDF
 are recorded as events (`invoice.viewed`, `invoice.pdf_downloaded`), so the audit trail shows who read it.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import abort, current_app, make_response
+from flask import current_app, make_response
 from flask_login import current_user
 
 from app.billing.models import Claim, Invoice, InvoiceHistory, InvoiceStatus, Payment, Refund, RefundStatus
@@ -19,7 +19,7 @@ from app.events.outbox import emit
 from app.extensions import db
 from app.patients.views import bp
 from app.timeutil import utcnow
-from app.web.access import require_patient_access
+from app.web.access import require_own
 from app.web.rendering import render
 
 PER_PAGE = 20
@@ -51,9 +51,7 @@ def _own_bill(invoice_id: int) -> Invoice:
                  sa.orm.selectinload(Invoice.refunds), sa.orm.selectinload(Invoice.claims),
                  sa.orm.selectinload(Invoice.history), sa.orm.joinedload(Invoice.doctor_user),
                  sa.orm.joinedload(Invoice.department), sa.orm.joinedload(Invoice.patient)))
-    if invoice is None or not shown_to_patient(invoice):
-        abort(404)
-    require_patient_access(invoice.patient_id)
+    require_own("invoice", invoice_id, invoice.patient_id if invoice and shown_to_patient(invoice) else None)
     return invoice
 
 

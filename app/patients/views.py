@@ -8,7 +8,7 @@ from app.accounts.models import Role, User
 from app.accounts.services import AccountError
 from app.extensions import db
 from app.patients.profile import SECTIONS
-from app.web.access import guard_blueprint, require_patient_access
+from app.web.access import guard_blueprint, require_own
 from app.web.rendering import fragment_or_redirect, render, render_form_errors
 
 bp = Blueprint("patients", __name__, url_prefix="/patient")
@@ -16,10 +16,8 @@ guard_blueprint(bp, Role.PATIENT)
 
 
 def _patient_or_404(patient_id: int) -> User:
-    require_patient_access(patient_id)
     user = db.session.get(User, patient_id)
-    if user is None or user.patient is None:
-        abort(404)
+    require_own("patient", patient_id, user.id if user is not None and user.patient is not None else None)
     return user
 
 
