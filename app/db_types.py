@@ -6,6 +6,10 @@ from datetime import datetime, timezone
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
+# A MySQL TEXT column holds 65,535 bytes; utf8mb4 takes up to 4 bytes a character, so a form field bound for one
+# accepts at most this many characters (a String(n) column counts characters: its field takes at most n).
+TEXT_MAX_CHARS = 16_000
+
 
 class UTCDateTime(TypeDecorator):
     """Stores naive UTC in MySQL DATETIME(6) and hands back aware UTC datetimes.

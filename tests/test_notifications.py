@@ -113,6 +113,45 @@ def test_saving_a_template_keeps_it_and_is_audited(app, admin, templates):
                                  .where(OutboxEvent.type == "notification_template.updated")) == 1
 
 
+def test_a_preview_sent_without_a_subject_renders_the_rest(admin, templates):
+    response = admin.post_form(f"/admin/templates/{welcome_email(templates)}/preview",
+                               {"body_text": "Hi {{ email }}"}, htmx=True)
+    assert response.status_code == 200 and "Hi maria.garcia@example.com" in text(response)
+
+
+WORK = [("{% for i in range(100000000) %}x{% endfor %}", "range() is limited to 1,000 items"),
+        ("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}", "too much work"),
+        ("{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(40) }}", "too much work"),
+        ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "calls itself without end"),
+        ("{{ 'x' * 1000000000 }}", "longer than 16,000 characters"),
+        ("{% for i in range(1000) %}{{ 'x' * 100 }}{% endfor %}", "more than 16,000 characters"),
+        ("{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+         "longer than 16,000 characters"),
+        ("{{ 'x'|center(1000000000) }}", "numbers up to 1,000"),
+        ("{{ '{:>999999999}'.format(1) }}", "format widths up to 1,000"),
+        ("{{ 1 / 0 }}", "division by zero")]
+
+
+@pytest.mark.parametrize("body,message", WORK)
+def test_a_template_that_does_too_much_work_is_refused_beside_its_body(app, admin, templates, body, message):
+    template_id = welcome_email(templates)
+    before = stored(app, template_id)
+    response = admin.post_form(f"/admin/templates/{template_id}",
+                               {"subject": "Welcome", "body_text": body, "body_html": "", "active": "y"})
+    assert response.status_code == 422
+    page = html.unescape(text(response))
+    assert 'id="body_text-error">This template does not render' in page and message in page
+    assert body in page and stored(app, template_id).body_text == before.body_text
+    preview = admin.post_form(f"/admin/templates/{template_id}/preview", {"body_text": body}, htmx=True)
+    assert preview.status_code == 200 and "Does not render" in text(preview)
+
+
+def test_ordinary_loops_and_filters_still_render():
+    rendered = render("Hi", "{% for i in range(3) %}{{ i }}{% endfor %} {{ 'ab'|upper }} {{ '%.1f'|format(2.25) }}",
+                      None, {})
+    assert rendered.body_text == "012 AB 2.2"
+
+
 def test_an_email_template_needs_a_subject(admin, templates):
     response = admin.post_form(f"/admin/templates/{welcome_email(templates)}",
                                {"subject": " ", "body_text": "x", "body_html": ""})

@@ -5,13 +5,14 @@ validated the same way wherever it is entered.
 """
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import SelectChoice
 from wtforms import BooleanField, DateField, EmailField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import Email, EqualTo, InputRequired, Length, Optional, ValidationError
 
 from app.accounts.models import Sex
 from app.accounts.passwords import MAX_LENGTH
+from app.db_types import TEXT_MAX_CHARS
+from app.web.forms import Form
 from app.web.validators import DateOfBirth, PhoneNumber, StrongPassword
 
 
@@ -20,7 +21,12 @@ def required(what: str) -> InputRequired:
 
 
 def at_most(n: int) -> Length:
-    return Length(max=n, message=f"Use at most {n} characters.")
+    return Length(max=n, message=f"Use at most {n:,} characters.")
+
+
+def text_column() -> Length:
+    """The limit of a field stored in a TEXT column."""
+    return at_most(TEXT_MAX_CHARS)
 
 
 def choices(pairs) -> list[SelectChoice]:
@@ -35,7 +41,7 @@ def email_field(label: str = "Email", *, whose: str = "your") -> EmailField:
                       render_kw={"autocomplete": "email" if whose == "your" else "off"})  # not the admin's own
 
 
-class PersonalFields(FlaskForm):
+class PersonalFields(Form):
     full_name = StringField("Full name", validators=[required("your full name"), at_most(120)],
                             render_kw={"autocomplete": "name"})
     date_of_birth = DateField("Date of birth", validators=[required("your date of birth"), DateOfBirth()])
@@ -47,7 +53,7 @@ class PersonalFields(FlaskForm):
             raise ValidationError("Choose one of the options.")
 
 
-class ContactFields(FlaskForm):
+class ContactFields(Form):
     phone = StringField("Phone", validators=[required("your phone number"), at_most(32), PhoneNumber()],
                         description="With the country code if it is not a local number.",
                         render_kw={"autocomplete": "tel", "inputmode": "tel"})
@@ -55,7 +61,7 @@ class ContactFields(FlaskForm):
                             render_kw={"autocomplete": "street-address", "rows": 3})
 
 
-class EmergencyFields(FlaskForm):
+class EmergencyFields(Form):
     emergency_contact_name = StringField("Emergency contact name",
                                          validators=[required("an emergency contact's name"), at_most(120)])
     emergency_contact_phone = StringField("Emergency contact phone",
@@ -64,7 +70,7 @@ class EmergencyFields(FlaskForm):
                                           render_kw={"inputmode": "tel"})
 
 
-class InsuranceFields(FlaskForm):
+class InsuranceFields(Form):
     insurance_provider = StringField("Insurance provider", validators=[Optional(), at_most(120)],
                                      description="Optional.")
     insurance_policy_number = StringField("Policy number", validators=[Optional(), at_most(64)],
@@ -75,23 +81,24 @@ class InsuranceFields(FlaskForm):
             raise ValidationError("Enter the insurance provider for this policy number.")
 
 
-class NotificationFields(FlaskForm):
+class NotificationFields(Form):
     notify_email = BooleanField("Email messages", description="Appointment updates, bills and account notices.")
     notify_sms = BooleanField("Text messages (SMS)", description="Sent to your phone number.")
 
 
-class NewPasswordFields(FlaskForm):
+class NewPasswordFields(Form):
     password = PasswordField("Password", validators=[required("a password"), StrongPassword()],
                              description="At least 8 characters. A phrase of a few words is easy to remember.",
                              render_kw={"autocomplete": "new-password", "maxlength": MAX_LENGTH})
     password_confirm = PasswordField("Password again",
-                                     validators=[required("the password again"),
+                                     validators=[required("the password again"), at_most(MAX_LENGTH),
                                                  EqualTo("password", message="The two passwords do not match.")],
                                      render_kw={"autocomplete": "new-password", "maxlength": MAX_LENGTH})
 
 
-class ChangeEmailForm(FlaskForm):
+class ChangeEmailForm(Form):
     email = email_field("New email")
-    current_password = PasswordField("Current password", validators=[required("your current password")],
+    current_password = PasswordField("Current password", validators=[required("your current password"),
+                                                                       at_most(MAX_LENGTH)],
                                      description="Needed to change the email you sign in with.",
                                      render_kw={"autocomplete": "current-password"})

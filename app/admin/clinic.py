@@ -12,6 +12,7 @@ from app.clinic.services import (ClinicError, DoctorDetails, create_doctor, dele
 from app.accounts.forms import choices
 from app.extensions import db
 from app.web.rendering import redirect_to, render, render_form_errors
+from app.web.pagination import paginate
 
 
 # --- departments ------------------------------------------------------------------------------------
@@ -97,7 +98,7 @@ def doctors():
     query = doctors_query(search=form.q.data if valid else None,
                           department_id=int(form.department.data) if valid and form.department.data else None,
                           active={"active": True, "inactive": False}.get(state))
-    page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False)
+    page = paginate(query, per_page=PER_PAGE)
     return render("admin/doctors.html", fragment="admin/_doctors_table.html", form=form, page=page,
                   status=200 if valid else 422)
 

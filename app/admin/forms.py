@@ -1,22 +1,22 @@
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import NumberRange, Optional, ValidationError
 
-from app.accounts.forms import at_most, email_field, required
+from app.accounts.forms import at_most, email_field, required, text_column
 from app.accounts.services import ADMIN_MANAGED_ROLES, email_taken
 from app.notifications.models import Channel, DeliveryStatus
+from app.web.forms import Form
 from app.web.validators import PhoneNumber
 
 ANY = SelectChoice("", "Any")
 
 
-class TemplateForm(FlaskForm):
+class TemplateForm(Form):
     subject = StringField("Subject", validators=[at_most(200)])
     body_text = TextAreaField("Text", validators=[required("the message text"), at_most(5000)],
                               render_kw={"rows": 8})
-    body_html = TextAreaField("HTML", validators=[Optional(), at_most(20000)], render_kw={"rows": 8},
+    body_html = TextAreaField("HTML", validators=[Optional(), text_column()], render_kw={"rows": 8},
                               description="Optional. Variables are escaped; the text version is always sent too.")
     active = BooleanField("Send this message")
 
@@ -32,7 +32,7 @@ class TemplateForm(FlaskForm):
             raise ValidationError("Enter a subject.")
 
 
-class StaffForm(FlaskForm):
+class StaffForm(Form):
     """A new billing clerk or admin (doctors have their own form; patients sign up)."""
 
     full_name = StringField("Full name", validators=[required("the person's full name"), at_most(120)])
@@ -53,7 +53,7 @@ class StaffForm(FlaskForm):
             raise ValidationError("Choose billing clerk or admin.")
 
 
-class _GetForm(FlaskForm):
+class _GetForm(Form):
     """Filters travel in the query string; a GET changes nothing, so no CSRF token."""
 
     class Meta:

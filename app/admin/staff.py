@@ -1,7 +1,7 @@
 """Billing clerks and admins: the admin onboards and offboards them (routes of the admin blueprint)."""
 from __future__ import annotations
 
-from flask import abort, flash, request, url_for
+from flask import abort, flash, url_for
 from flask_login import current_user
 
 from app.accounts.models import Role
@@ -10,12 +10,13 @@ from app.accounts.tokens import issue_password_token
 from app.admin.forms import StaffForm
 from app.admin.views import PER_PAGE, bp
 from app.extensions import db
+from app.web.pagination import paginate
 from app.web.rendering import redirect_to, render, render_form_errors
 
 
 @bp.route("/staff")
 def staff():
-    page = db.paginate(staff_query(), page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False)
+    page = paginate(staff_query(), per_page=PER_PAGE)
     return render("admin/staff.html", fragment="admin/_staff_table.html", page=page)
 
 

@@ -15,6 +15,7 @@ from app.notifications.models import NotificationTemplate
 from app.notifications.rendering import TemplateProblem
 from app.notifications.services import check_template, notification_log, templates_by_event, update_template
 from app.web.access import guard_blueprint
+from app.web.pagination import paginate
 from app.web.rendering import redirect_to, render, render_form_errors
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -43,8 +44,9 @@ def _template_or_404(template_id: int) -> NotificationTemplate:
 
 
 def _form_values(form: TemplateForm) -> dict:
-    return {"subject": form.subject.data.strip() if "subject" in form else None,
-            "body_text": form.body_text.data,
+    """What the admin typed; a field missing from the request (e.g. a preview sent without it) is empty."""
+    return {"subject": (form.subject.data or "").strip() if "subject" in form else None,
+            "body_text": form.body_text.data or "",
             "body_html": form.body_html.data if "body_html" in form else None}
 
 
@@ -93,7 +95,7 @@ def notifications():
     query = notification_log(status=form.status.data, channel=form.channel.data,
                              recipient=form.recipient.data) if valid else notification_log(
         status=None, channel=None, recipient=None)
-    page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False)
+    page = paginate(query, per_page=PER_PAGE)
     return render("admin/notifications.html", fragment="admin/_notifications_table.html", form=form, page=page,
                   status=200 if valid else 422)
 
@@ -114,8 +116,7 @@ def audit():
     form = AuditFilterForm(request.args)
     valid = form.validate()
     audit_filter = _audit_filter(form) if valid else AuditFilter()
-    page = db.paginate(audit_filter.select(), page=request.args.get("page", 1, type=int), per_page=PER_PAGE,
-                       error_out=False)
+    page = paginate(audit_filter.select(), per_page=PER_PAGE)
     return render("admin/audit.html", fragment="admin/_audit_table.html", form=form, page=page,
                   actions=known_actions(), audit_flagged=flagged, status=200 if valid else 422)
 

@@ -1,17 +1,18 @@
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import PasswordField
 from wtforms.validators import ValidationError
 
 from app.accounts.forms import (ContactFields, EmergencyFields, InsuranceFields, NewPasswordFields,
-                                PersonalFields, email_field, required)
+                                PersonalFields, at_most, email_field, required)
+from app.accounts.passwords import MAX_LENGTH
 from app.accounts.services import email_taken
+from app.web.forms import Form
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = email_field()
-    password = PasswordField("Password", validators=[required("your password")],
+    password = PasswordField("Password", validators=[required("your password"), at_most(MAX_LENGTH)],
                              render_kw={"autocomplete": "current-password"})
 
 
@@ -27,7 +28,7 @@ class SignupForm(PersonalFields, ContactFields, EmergencyFields, InsuranceFields
             raise ValidationError("An account with this email already exists. Sign in instead.")
 
 
-class ForgotPasswordForm(FlaskForm):
+class ForgotPasswordForm(Form):
     email = email_field()
 
 

@@ -2,14 +2,14 @@
 whose refusals (`BillingError.field`) land beside the same fields (see `show_error`)."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import (BooleanField, DateField, HiddenField, IntegerField, SelectChoice, SelectField, StringField,
                      TextAreaField)
-from wtforms.validators import InputRequired, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from app.accounts.forms import at_most, required
 from app.billing.models import ClaimStatus, InvoiceStatus, PaymentMethod
 from app.billing.services import BillingError
+from app.web.forms import Form
 
 MONEY = Regexp(r"^\s*\d{1,10}(\.\d{1,2})?\s*$",
                message="Enter an amount such as 120.50 (digits, at most two decimals).")
@@ -18,10 +18,11 @@ MONEY_KW = {"inputmode": "decimal", "autocomplete": "off", "placeholder": "0.00"
 
 def money_field(label: str, *, optional: bool = False, description: str | None = None) -> StringField:
     validators = [Optional()] if optional else [required("an amount")]
-    return StringField(label, validators=[*validators, MONEY], render_kw=MONEY_KW, description=description)
+    return StringField(label, validators=[*validators, at_most(20), MONEY], render_kw=MONEY_KW,
+                       description=description)
 
 
-def show_error(form: FlaskForm, error: BillingError) -> None:
+def show_error(form: Form, error: BillingError) -> None:
     """Put a service's refusal beside its field, or at the top of the form."""
     if error.field and error.field in form:
         form[error.field].errors = [*form[error.field].errors, str(error)]
@@ -29,14 +30,14 @@ def show_error(form: FlaskForm, error: BillingError) -> None:
         form.form_errors.append(str(error))
 
 
-class _GetForm(FlaskForm):
+class _GetForm(Form):
     """Filters travel in the query string; a GET changes nothing, so no CSRF token."""
 
     class Meta:
         csrf = False
 
 
-class PriceItemForm(FlaskForm):
+class PriceItemForm(Form):
     code = StringField("Code", validators=[required("a short code"), at_most(20)],
                        description="Short and unique, e.g. XRAY-CHEST.", render_kw={"autocapitalize": "characters"})
     name = StringField("Service", validators=[required("the service's name"), at_most(120)])
@@ -69,12 +70,12 @@ class PatientSearchForm(_GetForm):
                                "autocomplete": "off"})
 
 
-class NewInvoiceForm(FlaskForm):
+class NewInvoiceForm(Form):
     patient_id = IntegerField(validators=[InputRequired("Choose a patient.")])
     appointment_id = IntegerField(validators=[Optional()])
 
 
-class LineForm(FlaskForm):
+class LineForm(Form):
     price_item_id = SelectField("Service", coerce=str, validators=[Optional()])
     description = StringField("Description", validators=[Optional(), at_most(200)],
                               description="Leave empty to use the service's name.")
@@ -93,45 +94,46 @@ class LineForm(FlaskForm):
             raise ValidationError("Describe the service, or choose one from the price list.")
 
 
-class DiscountForm(FlaskForm):
+class DiscountForm(Form):
     discount = money_field("Discount", optional=True)
     discount_reason = StringField("Reason for the discount", validators=[Optional(), at_most(200)])
 
 
-class IssueForm(FlaskForm):
+class IssueForm(Form):
     due_on = DateField("Due date", validators=[Optional()], description="Empty: the usual payment terms.")
 
 
-class VoidForm(FlaskForm):
+class VoidForm(Form):
     reason = TextAreaField("Why void this invoice?", validators=[required("the reason"), at_most(500)],
                            render_kw={"rows": 2})
 
 
-class PaymentForm(FlaskForm):
+class PaymentForm(Form):
     amount = money_field("Amount")
     method = SelectField("Method", choices=[SelectChoice(m.value, m.label) for m in PaymentMethod],
                          validators=[required("how the patient paid")])
     paid_on = DateField("Date received", validators=[required("the date")])
     reference = StringField("Reference", validators=[Optional(), at_most(100)],
                             description="Card slip, transfer reference… (optional)")
-    idempotency_key = HiddenField(validators=[InputRequired("This form has expired. Reload the page.")])
+    idempotency_key = HiddenField(validators=[InputRequired("This form has expired. Reload the page."),
+                                              Length(max=64, message="This form has expired. Reload the page.")])
 
 
-class RefundRequestForm(FlaskForm):
+class RefundRequestForm(Form):
     amount = money_field("Amount to refund")
     reason = TextAreaField("Reason", validators=[required("the reason"), at_most(500)], render_kw={"rows": 2})
 
 
-class RefundDecisionForm(FlaskForm):
+class RefundDecisionForm(Form):
     note = TextAreaField("Note", validators=[Optional(), at_most(500)], render_kw={"rows": 2},
                          description="Required when rejecting.")
 
 
-class RecordRefundForm(FlaskForm):
+class RecordRefundForm(Form):
     reference = StringField("Reference of the money paid back", validators=[Optional(), at_most(100)])
 
 
-class ClaimForm(FlaskForm):
+class ClaimForm(Form):
     payer = StringField("Insurer", validators=[required("the insurer"), at_most(120)])
     policy_number = StringField("Policy number", validators=[required("the policy number"), at_most(64)])
     claimed_amount = money_field("Amount claimed")
@@ -140,7 +142,7 @@ class ClaimForm(FlaskForm):
 DECISIONS = (ClaimStatus.APPROVED, ClaimStatus.PARTIALLY_APPROVED, ClaimStatus.DENIED)
 
 
-class ClaimDecisionForm(FlaskForm):
+class ClaimDecisionForm(Form):
     status = SelectField("Insurer's decision", choices=[SelectChoice(s.value, s.label) for s in DECISIONS],
                          validators=[required("the decision")])
     approved_amount = money_field("Approved amount", optional=True,
@@ -150,12 +152,12 @@ class ClaimDecisionForm(FlaskForm):
                               description="Required for a partial approval or a denial, e.g. CO-45.")
 
 
-class ClaimPaidForm(FlaskForm):
+class ClaimPaidForm(Form):
     amount = money_field("Amount the insurer paid")
     paid_on = DateField("Date received", validators=[required("the date")])
     payer_reference = StringField("Insurer's payment reference", validators=[Optional(), at_most(100)])
 
 
-class ClaimWithdrawalForm(FlaskForm):
+class ClaimWithdrawalForm(Form):
     reason = TextAreaField("Why withdraw this claim?", validators=[required("the reason"), at_most(500)],
                            render_kw={"rows": 2}, description="E.g. filed in error, wrong policy or wrong insurer.")

@@ -9,20 +9,20 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, abort, make_response, request, url_for
-from flask_wtf import FlaskForm
 from wtforms import DateField
 from wtforms.validators import Optional
 
 from app.accounts.models import Role
 from app.billing.reports import MAX_DAYS, REPORTS, Period, Report, default_period
 from app.web.access import guard_blueprint
+from app.web.forms import Form
 from app.web.rendering import redirect_to, render
 
 bp = Blueprint("reports", __name__, url_prefix="/billing/reports")
 guard_blueprint(bp, Role.CLERK, Role.ADMIN)
 
 
-class PeriodForm(FlaskForm):
+class PeriodForm(Form):
     """The date range of a report (GET; no CSRF: it changes nothing)."""
 
     class Meta:

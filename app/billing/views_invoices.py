@@ -15,6 +15,7 @@ from app.billing.views import actor, bp, invoice_or_404
 from app.extensions import db
 from app.timeutil import clinic_today
 from app.web.access import role_required
+from app.web.pagination import paginate
 from app.web.rendering import is_htmx, redirect_to, render
 
 PER_PAGE = 25
@@ -27,7 +28,7 @@ def invoices():
     query = services.invoice_query(status=form.status.data or None, date_from=form.date_from.data,
                                    date_to=form.date_to.data, search=form.q.data) if valid \
         else services.invoice_query()
-    page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False)
+    page = paginate(query, per_page=PER_PAGE)
     return render("billing/invoices.html", fragment="billing/_invoices_table.html", form=form, page=page,
                   today=clinic_today(), status=200 if valid else 422)
 

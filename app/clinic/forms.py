@@ -2,16 +2,16 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask_wtf import FlaskForm
 from wtforms import DecimalField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import InputRequired, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.accounts.forms import ContactFields, at_most, choices, email_field, required
+from app.web.forms import Form
 from app.web.validators import PhoneNumber
 
 
-class DepartmentForm(FlaskForm):
+class DepartmentForm(Form):
     name = StringField("Name", validators=[required("a name"), at_most(80)])
     description = TextAreaField("Description", validators=[Optional(), at_most(500)], render_kw={"rows": 2},
                                 description="Optional.")
@@ -22,7 +22,7 @@ class CheckboxList(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-class DoctorForm(FlaskForm):
+class DoctorForm(Form):
     full_name = StringField("Full name", validators=[required("the doctor's name"), at_most(120)])
     email = email_field(whose="their")
     phone = StringField("Phone", validators=[required("a phone number"), at_most(32), PhoneNumber()],
@@ -39,13 +39,13 @@ class DoctorForm(FlaskForm):
                         description="Optional. Shown to patients in the directory.")
 
 
-class DoctorSelfForm(FlaskForm):
+class DoctorSelfForm(Form):
     phone = ContactFields.phone
     bio = TextAreaField("Short bio", validators=[Optional(), at_most(2000)], render_kw={"rows": 5},
                         description="Shown to patients in the directory.")
 
 
-class DoctorSearchForm(FlaskForm):
+class DoctorSearchForm(Form):
     class Meta:
         csrf = False
 

@@ -9,8 +9,8 @@ from app.accounts.forms import choices
 from app.appointments.services import bookable_slots, next_bookable_slot
 from app.clinic.forms import DoctorSearchForm
 from app.clinic.services import departments, doctors_query, get_doctor
-from app.extensions import db
 from app.timeutil import clinic_today
+from app.web.pagination import paginate
 from app.web.rendering import render
 
 bp = Blueprint("directory", __name__, url_prefix="/doctors")
@@ -27,7 +27,7 @@ def index():
     valid = form.validate()
     department_id = int(form.department.data) if valid and form.department.data else None
     query = doctors_query(search=form.q.data if valid else None, department_id=department_id, active=True)
-    page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False)
+    page = paginate(query, per_page=PER_PAGE)
     next_slots = next_bookable_slot([doctor.user_id for doctor in page.items], department_id=department_id)
     return render("directory/index.html", fragment="directory/_results.html", form=form, page=page,
                   next_slots=next_slots, status=200 if valid else 422)

@@ -26,6 +26,7 @@ from app.scheduling.services import local_range
 from app.timeutil import clinic_today, to_clinic_time, utcnow
 from app.transactions import commit_with_retry
 from app.web.access import deny
+from app.web.pagination import paginate
 from app.web.rendering import fragment_or_redirect, is_htmx, render, safe_next
 
 PER_PAGE = 20
@@ -176,7 +177,7 @@ def appointments():
         start, end = _bounds(form.start.data, form.end.data)
         query = for_doctor(current_user.id, start=start, end=end,
                            statuses=[Status(form.status.data)] if form.status.data else None)
-        page = db.paginate(query, page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False)
+        page = paginate(query, per_page=PER_PAGE)
     return render("doctors/appointments.html", fragment="doctors/_appointments.html", form=form, page=page,
                   schedule=Schedule(back=_current_path()), status=200 if valid else 422)
 

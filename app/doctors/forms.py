@@ -1,13 +1,13 @@
 """Forms of the doctor's schedule: the reason given when declining or cancelling, and the list's filters."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import DateField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, Optional, ValidationError
 
 from app.accounts.forms import at_most, choices
 from app.appointments.models import Status
 from app.timeutil import clinic_today
+from app.web.forms import Form
 
 # Status.label speaks to the patient ("Cancelled by you"); the doctor reads the same states differently.
 DOCTOR_LABELS = {Status.CANCELLED_BY_PATIENT: "Cancelled by the patient"}
@@ -17,7 +17,7 @@ def status_label(status: Status) -> str:
     return DOCTOR_LABELS.get(status, status.label)
 
 
-class ReasonForm(FlaskForm):
+class ReasonForm(Form):
     """One per row of the schedule. CSRFProtect already checks every POST, so the form adds no token
     of its own; the field's id is made unique per appointment by `reason_form`."""
 
@@ -35,7 +35,7 @@ def reason_form(appointment_id: int, *, formdata=None) -> ReasonForm:
     return form
 
 
-class AppointmentFilterForm(FlaskForm):
+class AppointmentFilterForm(Form):
     """Read from the query string. Without a `start` the list begins today; `start=` (empty) means all."""
 
     class Meta:

@@ -20,6 +20,7 @@ from app.extensions import db
 from app.patients.views import bp
 from app.timeutil import utcnow
 from app.web.access import require_own
+from app.web.pagination import paginate
 from app.web.rendering import render
 
 PER_PAGE = 20
@@ -57,8 +58,8 @@ def _own_bill(invoice_id: int) -> Invoice:
 
 @bp.route("/bills")
 def bills():
-    page = db.paginate(patient_bills_query(current_user.id).options(sa.orm.joinedload(Invoice.doctor_user)),
-                       per_page=PER_PAGE, error_out=False)
+    page = paginate(patient_bills_query(current_user.id).options(sa.orm.joinedload(Invoice.doctor_user)),
+                    per_page=PER_PAGE)
     totals = db.session.execute(
         sa.select(sa.func.coalesce(sa.func.sum(Invoice.balance), 0).label("due"), sa.func.count().label("open"))
         .where(Invoice.patient_id == current_user.id,
@@ -74,7 +75,7 @@ def bills_history():
              .where(patient_bill_filter(current_user.id), InvoiceHistory.to_status != InvoiceStatus.DRAFT)
              .options(sa.orm.contains_eager(InvoiceHistory.invoice))
              .order_by(InvoiceHistory.at.desc(), InvoiceHistory.id.desc()))
-    page = db.paginate(query, per_page=PER_PAGE * 2, error_out=False)
+    page = paginate(query, per_page=PER_PAGE * 2)
     return render("patients/bills/history.html", fragment="patients/bills/_history.html", page=page)
 
 

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask_wtf import FlaskForm
 from wtforms import Field, IntegerField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired
 from wtforms.widgets import HiddenInput
 
 from app.accounts.forms import at_most
+from app.web.forms import Form
 
 
 def parse_start(value: str | None) -> datetime | None:
@@ -41,7 +41,7 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class BookingForm(FlaskForm):
+class BookingForm(Form):
     department = IntegerField(widget=HiddenInput(), validators=[InputRequired(message="Choose a department.")])
     doctor = IntegerField(widget=HiddenInput(), validators=[InputRequired(message="Choose a doctor.")])
     start = SlotStartField(validators=[InputRequired(message="Choose a time.")])
@@ -51,5 +51,5 @@ class BookingForm(FlaskForm):
                            render_kw={"rows": 3, "maxlength": 500})
 
 
-class RescheduleForm(FlaskForm):
+class RescheduleForm(Form):
     start = SlotStartField(validators=[InputRequired(message="Choose a new time.")])

@@ -2,13 +2,13 @@
 `services.VITAL_RANGES`, which refuses a value with the range in the message."""
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
-from app.accounts.forms import at_most, choices, required
+from app.accounts.forms import at_most, choices, required, text_column
 from app.records.models import Severity
 from app.records.services import VITAL_RANGES
+from app.web.forms import Form
 
 FORMS = ("tablet", "capsule", "oral solution", "oral suspension", "syrup", "injection", "inhaler", "cream",
          "ointment", "gel", "eye drops", "ear drops", "nasal spray", "patch", "suppository", "powder")
@@ -22,23 +22,26 @@ def _choices(values, prompt: str):
     return choices([("", prompt), *((v, v.capitalize()) for v in values)])
 
 
-class NotesForm(FlaskForm):
+class NotesForm(Form):
     chief_complaint = StringField("Chief complaint", validators=[at_most(500)])
-    subjective = TextAreaField("Subjective", description="What the patient reports: history, symptoms.",
+    subjective = TextAreaField("Subjective", validators=[text_column()],
+                               description="What the patient reports: history, symptoms.", render_kw={"rows": 3})
+    objective = TextAreaField("Objective", validators=[text_column()], description="Examination findings and results.",
+                              render_kw={"rows": 3})
+    assessment = TextAreaField("Assessment", validators=[text_column()], description="Your clinical impression.",
                                render_kw={"rows": 3})
-    objective = TextAreaField("Objective", description="Examination findings and results.", render_kw={"rows": 3})
-    assessment = TextAreaField("Assessment", description="Your clinical impression.", render_kw={"rows": 3})
-    plan = TextAreaField("Plan", description="Treatment, follow-up, referrals.", render_kw={"rows": 3})
+    plan = TextAreaField("Plan", validators=[text_column()], description="Treatment, follow-up, referrals.",
+                         render_kw={"rows": 3})
 
 
 def _vital(label: str, name: str, step: str = "1", unit: str | None = None) -> StringField:
     limits = VITAL_RANGES[name]
-    return StringField(f"{label} ({unit or limits.unit})", validators=[Optional()],
+    return StringField(f"{label} ({unit or limits.unit})", validators=[Optional(), at_most(20)],
                        description=f"{limits.low:g}–{limits.high:g}",
                        render_kw={"inputmode": "decimal" if step != "1" else "numeric", "autocomplete": "off"})
 
 
-class VitalsForm(FlaskForm):
+class VitalsForm(Form):
     systolic = _vital("Systolic", "systolic")
     diastolic = _vital("Diastolic", "diastolic")
     heart_rate = _vital("Heart rate", "heart_rate", unit="/min")
@@ -49,12 +52,12 @@ class VitalsForm(FlaskForm):
     height_cm = _vital("Height", "height_cm", "0.1")
 
 
-class DiagnosisForm(FlaskForm):
+class DiagnosisForm(Form):
     code = StringField("ICD-10 code", validators=[required("an ICD-10 code"), at_most(10)])
     primary = BooleanField("Primary diagnosis")
 
 
-class PrescriptionForm(FlaskForm):
+class PrescriptionForm(Form):
     drug_name = StringField("Drug", validators=[required("the drug name"), at_most(120)],
                             render_kw={"autocomplete": "off"})
     strength = StringField("Strength", validators=[required("the strength, like 500 mg"), at_most(60)])
@@ -97,7 +100,7 @@ class PrescriptionForm(FlaskForm):
             raise ValidationError(f"Choose the {field.label.text.lower()} from the list.")
 
 
-class AllergyForm(FlaskForm):
+class AllergyForm(Form):
     substance = StringField("Substance", validators=[required("the substance, like penicillin"), at_most(120)])
     reaction = StringField("Reaction", validators=[required("the reaction, like hives"), at_most(255)])
     severity = SelectField("Severity", validators=[InputRequired(message="Choose the severity.")],
@@ -110,12 +113,12 @@ class AllergyForm(FlaskForm):
             raise ValidationError("Choose mild, moderate or severe.")
 
 
-class AmendForm(FlaskForm):
+class AmendForm(Form):
     reason = TextAreaField("Reason for the amendment", validators=[required("the reason for the amendment"),
                                                                    at_most(500)], render_kw={"rows": 2})
 
 
-class BreakGlassForm(FlaskForm):
+class BreakGlassForm(Form):
     reason = TextAreaField("Why do you need this record now?", validators=[
         required("the reason"), Length(min=10, max=500, message="Give the reason in 10 to 500 characters.")],
         render_kw={"rows": 3}, description="Recorded in the audit trail and reviewed by the administrator.")

@@ -51,6 +51,7 @@ from sqlalchemy.orm import aliased, selectinload
 
 from app.accounts.models import User
 from app.appointments.models import Appointment, Status
+from app.db_types import TEXT_MAX_CHARS
 from app.events.outbox import emit
 from app.extensions import db
 from app.records import drug_classes, icd10
@@ -222,8 +223,9 @@ def save_notes(encounter: Encounter, **notes: str) -> None:
     for name in NOTE_COLUMNS:
         if name in notes:
             value = (notes[name] or "").strip()
-            if name == "chief_complaint" and len(value) > 500:
-                raise InvalidInput({name: "Use at most 500 characters."})
+            limit = 500 if name == "chief_complaint" else TEXT_MAX_CHARS
+            if len(value) > limit:
+                raise InvalidInput({name: f"Use at most {limit:,} characters."})
             if getattr(encounter, name) != value:
                 setattr(encounter, name, value)
                 changed.append(name)

@@ -1,14 +1,14 @@
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, SelectField, StringField, TimeField
 from wtforms.validators import InputRequired, NumberRange, Optional
 
 from app.accounts.forms import at_most, choices, required
 from app.scheduling.models import WEEKDAYS, UnavailabilityKind
+from app.web.forms import Form
 
 
-class WindowForm(FlaskForm):
+class WindowForm(Form):
     weekday = SelectField("Day", coerce=int, choices=choices(enumerate(WEEKDAYS)))
     start_time = TimeField("From", validators=[InputRequired(message="Enter the start time.")])
     end_time = TimeField("To", validators=[InputRequired(message="Enter the end time.")])
@@ -18,7 +18,7 @@ class WindowForm(FlaskForm):
     department_id = SelectField("Department", coerce=int, choices=[])
 
 
-class UnavailabilityForm(FlaskForm):
+class UnavailabilityForm(Form):
     kind = SelectField("Kind", choices=choices((k.value, k.value.capitalize()) for k in UnavailabilityKind))
     start_day = DateField("From day", validators=[InputRequired(message="Enter the first day.")])
     start_time = TimeField("From time", validators=[Optional()], description="Empty: from the start of the day.")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from wtforms.validators import ValidationError
 
-from app.accounts.passwords import password_problem
+from app.accounts.passwords import MAX_LENGTH, password_problem
 from app.accounts.phones import normalize_phone
 from app.timeutil import clinic_today
 
@@ -22,6 +22,8 @@ class PhoneNumber:
 
 
 class StrongPassword:
+    max = MAX_LENGTH  # password_problem() refuses longer ones, with the same message as Length
+
     def __call__(self, form, field):
         problem = password_problem(field.data or "")
         if problem:

@@ -108,6 +108,27 @@ def test_notes_are_saved_as_a_draft_fragment(app, as_doctor, visit):
             "Three days of pain", "Fluids, rest", EncounterStatus.DRAFT)
 
 
+@pytest.mark.parametrize("htmx", [True, False])
+def test_a_note_too_long_for_its_column_is_kept_in_the_form_with_the_limit(app, as_doctor, visit, htmx):
+    """A TEXT column holds 65,535 bytes: 16,000 characters of 4-byte emoji fit, 20,000 would not."""
+    encounter_id = open_encounter(as_doctor, visit)
+    fits, too_long = "\U0001F600" * 16_000, "Long history. " * 5_000
+    response = as_doctor.post_form(f"/doctor/encounters/{encounter_id}/notes", {
+        "chief_complaint": "Sore throat", "subjective": too_long, "objective": fits, "assessment": "", "plan": ""},
+        htmx=htmx)
+    assert response.status_code == 422
+    page = text(response)
+    assert 'id="subjective-error">Use at most 16,000 characters.' in page
+    assert too_long.strip() in page and fits in page  # nothing the doctor typed is lost
+    with app.app_context():
+        assert db.session.get(Encounter, encounter_id).subjective == ""
+    response = as_doctor.post_form(f"/doctor/encounters/{encounter_id}/notes", {
+        "chief_complaint": "Sore throat", "subjective": fits, "objective": fits}, htmx=True)
+    assert response.status_code == 200
+    with app.app_context():
+        assert db.session.get(Encounter, encounter_id).objective == fits
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("systolic", "300", "Systolic pressure must be between 50 and 260 mmHg."),
     ("systolic", "49", "Systolic pressure must be between 50 and 260 mmHg."),
