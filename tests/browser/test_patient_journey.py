@@ -1,6 +1,8 @@
 """A real browser: a visitor signs up, edits the profile in place, signs out and back in."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -86,7 +88,9 @@ def test_pages_are_readable_at_phone_width(page: Page, base_url, create_patient,
     # The navigation collapses behind the toggler and opens on tap.
     expect(page.get_by_role("link", name="My profile")).to_be_hidden()
     page.get_by_role("button", name="Toggle navigation").click()
+    expect(page.locator(".navbar-collapse.show")).to_be_visible()  # the menu has finished opening
     page.get_by_role("link", name="My profile").click()
+    expect(page).to_have_url(re.compile(r"/patient/\d+/profile$"))
     expect(page.get_by_role("heading", name="My profile")).to_be_visible()
     no_horizontal_scroll = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert no_horizontal_scroll
