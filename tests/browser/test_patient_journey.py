@@ -87,6 +87,7 @@ def test_pages_are_readable_at_phone_width(page: Page, base_url, create_patient,
     expect(page.get_by_role("heading", name="Hello, Mary Seacole")).to_be_visible()
     # The navigation collapses behind the toggler and opens on tap.
     expect(page.get_by_role("link", name="My profile")).to_be_hidden()
+    page.wait_for_load_state()  # Bootstrap's script has bound the toggler before it is tapped
     page.get_by_role("button", name="Toggle navigation").click()
     expect(page.locator(".navbar-collapse.show")).to_be_visible()  # the menu has finished opening
     page.get_by_role("link", name="My profile").click()
