@@ -10,7 +10,9 @@ from app.extensions import csrf, db, login_manager, mail, migrate
 def create_app(overrides: dict | None = None) -> Flask:
     from app.timeutil import pin_clock_from_environment
 
-    app = Flask(__name__)
+    from app.web.unit_of_work import UnitOfWorkFlask
+
+    app = UnitOfWorkFlask(__name__)
     app.config.update(load_config(overrides))
     pin_clock_from_environment()
 

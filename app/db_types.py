@@ -1,8 +1,10 @@
 """Column types shared by every model."""
 from __future__ import annotations
 
+import enum
 from datetime import datetime, timezone
 
+import sqlalchemy as sa
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
@@ -38,3 +40,8 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc)
+
+
+def enum_column(cls: type[enum.Enum], name: str) -> sa.Enum:
+    """A MySQL ENUM of the members' values (what the migrations create), not of their names."""
+    return sa.Enum(cls, name=name, values_callable=lambda members: [m.value for m in members])

@@ -1,4 +1,5 @@
-"""Committing a unit of work, retrying it when InnoDB picks it as a deadlock victim."""
+"""Running a unit of work again when InnoDB picks it as a deadlock victim. The web's commit point
+(`app.web.unit_of_work`) runs every view through `retrying`."""
 from __future__ import annotations
 
 import logging
@@ -12,9 +13,10 @@ from app.extensions import db
 T = TypeVar("T")
 logger = logging.getLogger("hms.db")
 RETRYABLE = {1213, 1205}  # deadlock, lock wait timeout
+ATTEMPTS = 3
 
 
-def _retryable_code(error: BaseException) -> int | None:
+def retryable_code(error: BaseException) -> int | None:
     """The deadlock or lock-timeout code behind `error`. After a deadlock InnoDB has already rolled the
     whole transaction back, so releasing a savepoint then fails with another error ("SAVEPOINT does not
     exist"); the deadlock is found in the exception's context."""
@@ -27,17 +29,20 @@ def _retryable_code(error: BaseException) -> int | None:
     return None
 
 
-def commit_with_retry(work: Callable[[], T], attempts: int = 3) -> T:
-    """Run `work` and commit; on a deadlock roll back and run it again, at most `attempts` times."""
-    for attempt in range(1, attempts + 1):
+def retrying(work: Callable[[], T], *, before_retry: Callable[[], None] | None = None) -> T:
+    """Run `work` and flush what it wrote; on a deadlock or lock timeout roll back, call `before_retry` and run it
+    again, at most ATTEMPTS times. The caller commits."""
+    for attempt in range(1, ATTEMPTS + 1):
         try:
             result = work()
-            db.session.commit()
+            db.session.flush()
             return result
         except OperationalError as error:
-            db.session.rollback()
-            code = _retryable_code(error)
-            if code is None or attempt == attempts:
+            code = retryable_code(error)
+            if code is None or attempt == ATTEMPTS:
                 raise
-            logger.warning("retrying after MySQL error %s (attempt %d)", code, attempt)
+            db.session.rollback()
+            if before_retry is not None:
+                before_retry()
+            logger.warning("running the unit of work again after MySQL error %s (attempt %d)", code, attempt)
     raise AssertionError("unreachable")

@@ -17,7 +17,7 @@ from app.events.models import OutboxEvent
 from app.extensions import db
 from app.scheduling.models import WeeklyAvailability
 from app.timeutil import clinic_today, utcnow
-from app.transactions import commit_with_retry
+from app.transactions import retrying
 
 pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
 
@@ -41,8 +41,9 @@ def a_slot(app, doctor_id: int, days_ahead: int = 3, index: int = 0):
 def do_book(app, patient_id: int, doctor_id: int, department_id: int, starts_at: datetime, reason="Check-up"):
     with app.app_context():
         patient = db.session.get(User, patient_id)
-        appointment = commit_with_retry(lambda: book(patient, doctor_id=doctor_id, department_id=department_id,
-                                                     starts_at=starts_at, reason=reason))
+        appointment = retrying(lambda: book(patient, doctor_id=doctor_id, department_id=department_id,
+                                            starts_at=starts_at, reason=reason))
+        db.session.commit()
         return appointment.id
 
 
@@ -283,8 +284,9 @@ def test_rescheduling_moves_the_visit_and_asks_the_doctor_again(app, doctor, cre
         db.session.commit()
     second = a_slot(app, doctor.id, days_ahead=4, index=2)
     with app.app_context():
-        commit_with_retry(lambda: reschedule(db.session.get(Appointment, appointment_id),
-                                             db.session.get(User, patient.id), starts_at=second.start))
+        retrying(lambda: reschedule(db.session.get(Appointment, appointment_id),
+                                    db.session.get(User, patient.id), starts_at=second.start))
+        db.session.commit()
     moved = load(app, appointment_id)
     assert moved.starts_at == second.start and moved.status is Status.REQUESTED
     assert [h.reason for h in moved.history][-1] == "rescheduled"
@@ -309,7 +311,7 @@ def test_a_deadlock_hidden_behind_a_lost_savepoint_is_retried(app):
         return "done"
 
     with app.app_context():
-        assert commit_with_retry(work) == "done"
+        assert retrying(work) == "done"
     assert len(calls) == 2
 
 
@@ -320,4 +322,4 @@ def test_other_database_errors_are_not_retried(app):
         raise sa.exc.OperationalError("SELECT", {}, pymysql.err.OperationalError(2013, "Lost connection"))
 
     with app.app_context(), pytest.raises(sa.exc.OperationalError, match="Lost connection"):
-        commit_with_retry(work)
+        retrying(work)

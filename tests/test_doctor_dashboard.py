@@ -10,7 +10,8 @@ import sqlalchemy as sa
 
 from app.accounts.models import Role, User
 from app.appointments.models import Appointment, Status, StatusChange
-from app.doctors.appointments import Schedule, schedule_version
+from app.appointments.queries import schedule_version
+from app.doctors.appointments import ON_THE_SCHEDULE, Schedule
 from app.events.models import OutboxEvent
 from app.extensions import db
 from app.timeutil import clinic_today, clinic_zone, utcnow
@@ -150,12 +151,17 @@ def test_the_version_moves_when_a_visit_starts_or_the_day_changes(app, clinic):
     with app.test_request_context():
         schedule = Schedule(back="/doctor/")
         since = starts_at - timedelta(days=1)
-        before = schedule_version(clinic.doctor.id, since, schedule)
-        assert schedule_version(clinic.doctor.id, since, schedule) == before
+
+        def version() -> str:
+            return schedule_version(clinic.doctor.id, since, now=schedule.now, today=schedule.today,
+                                    statuses=ON_THE_SCHEDULE)
+
+        before = version()
+        assert version() == before
         schedule.now = starts_at  # the visit has started: "Cancel" gives way to "No-show"
-        assert schedule_version(clinic.doctor.id, since, schedule) != before
+        assert version() != before
         schedule.now, schedule.today = utcnow(), schedule.today + timedelta(days=1)
-        assert schedule_version(clinic.doctor.id, since, schedule) != before
+        assert version() != before
 
 
 def test_a_doctor_without_appointments_sees_empty_states(app, clinic, as_doctor):

@@ -13,7 +13,7 @@ from app.extensions import db
 from app.notifications.catalog import EVENTS
 from app.notifications.models import Channel, DeliveryStatus, NotificationTemplate
 from app.notifications.rendering import TemplateProblem, render
-from app.notifications.services import install_default_templates, record_deliveries
+from app.notifications.services import install_default_templates, record_all_deliveries
 from tests.helpers import text
 
 
@@ -193,7 +193,7 @@ def test_without_a_gateway_sms_is_logged_as_not_sent(app, templates, create_pati
     try:
         with app.app_context():
             db.session.get(PatientProfile, patient.id).notify_sms = True
-            rows = {r.channel: r for r in record_deliveries(envelope(patient.id))}
+            rows = {r.channel: r for r in record_all_deliveries([envelope(patient.id)])}
             db.session.commit()
             assert rows[Channel.SMS].status is DeliveryStatus.SKIPPED
             assert rows[Channel.SMS].last_error == "not sent: no gateway"
@@ -206,7 +206,7 @@ def test_an_inactive_template_sends_nothing(app, templates, create_patient):
     patient = create_patient()
     with app.app_context():
         db.session.get(NotificationTemplate, welcome_email(templates)).active = False
-        rows = record_deliveries(envelope(patient.id))
+        rows = record_all_deliveries([envelope(patient.id)])
         assert [r.channel for r in rows] == [Channel.SMS]
 
 
@@ -214,7 +214,7 @@ def test_the_notification_log_filters_and_paginates(app, admin, templates, creat
     patient = create_patient(email="logged@example.com")
     with app.app_context():
         for _ in range(55):
-            record_deliveries(envelope(patient.id))
+            record_all_deliveries([envelope(patient.id)])
         db.session.commit()
     html = text(admin.get("/admin/notifications?channel=email&recipient=logged@example.com"))
     assert "Page 1 of 2 · 55 in all" in html

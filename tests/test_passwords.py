@@ -19,7 +19,7 @@ from app.audit.models import AuditEntry
 from app.events.models import OutboxEvent
 from app.extensions import db
 from app.notifications.models import Channel, DeliveryStatus, Notification
-from app.notifications.services import install_default_templates, record_deliveries
+from app.notifications.services import install_default_templates, record_all_deliveries
 from app.timeutil import format_datetime, utcnow
 from devtools.mailbox import wait_for_messages
 from tests.conftest import DEFAULT_PASSWORD
@@ -383,7 +383,7 @@ def test_every_role_gets_the_link_by_email_only(app, templates, create_user, rol
     assert len(events(app, "user.password_link_issued")) == 1
     with app.app_context():
         expires = format_datetime(token_row(app, raw).expires_at)
-        [email] = record_deliveries(event)
+        [email] = record_all_deliveries([event])
         db.session.commit()
         assert email.channel is Channel.EMAIL and email.status is DeliveryStatus.PENDING
         assert email.recipient == user.email and email.subject == "Your HMS Clinic password link"
@@ -399,7 +399,7 @@ def test_a_new_account_link_says_set_up_your_account(app, templates, create_user
     user = create_user(Role.DOCTOR)
     _, event = issue_with_event(app, user, "set_password")
     with app.app_context():
-        [email] = record_deliveries(event)
+        [email] = record_all_deliveries([event])
         assert "Use this link to set up your account at HMS Clinic" in email.body_text
 
 

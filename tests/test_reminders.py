@@ -23,7 +23,7 @@ from app.events.models import OutboxEvent
 from app.extensions import db
 from app.notifications.catalog import COMMON_VARIABLES, EVENTS
 from app.notifications.models import Channel, DeliveryStatus, NotificationTemplate
-from app.notifications.services import check_template, record_deliveries
+from app.notifications.services import check_template, record_all_deliveries
 from app.scheduling.services import add_window
 from app.timeutil import utcnow
 from devtools.mailbox import wait_for_messages
@@ -421,7 +421,7 @@ def last_envelope(app, type_: str) -> dict:
 
 def deliveries(app, envelope: dict) -> dict[Channel, object]:
     with app.app_context():
-        rows = {r.channel: r for r in record_deliveries(envelope)}
+        rows = {r.channel: r for r in record_all_deliveries([envelope])}
         db.session.commit()
         for row in rows.values():
             db.session.refresh(row)

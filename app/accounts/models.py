@@ -7,13 +7,9 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db_types import UTCDateTime
+from app.db_types import UTCDateTime, enum_column
 from app.timeutil import utcnow
 from app.extensions import db
-
-
-def _enum(cls: type[enum.Enum], name: str) -> sa.Enum:
-    return sa.Enum(cls, name=name, values_callable=lambda members: [m.value for m in members])
 
 
 class Role(enum.StrEnum):
@@ -49,7 +45,7 @@ class User(UserMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     password_hash: Mapped[str | None] = mapped_column(sa.String(255))
-    role: Mapped[Role] = mapped_column(_enum(Role, "role"), index=True)
+    role: Mapped[Role] = mapped_column(enum_column(Role, "role"), index=True)
     full_name: Mapped[str] = mapped_column(sa.String(120))
     phone: Mapped[str | None] = mapped_column(sa.String(20))
     active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
@@ -77,7 +73,7 @@ class PatientProfile(db.Model):
 
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
     date_of_birth: Mapped[date]
-    sex: Mapped[Sex] = mapped_column(_enum(Sex, "sex"))
+    sex: Mapped[Sex] = mapped_column(enum_column(Sex, "sex"))
     address: Mapped[str] = mapped_column(sa.String(500))
     emergency_contact_name: Mapped[str] = mapped_column(sa.String(120))
     emergency_contact_phone: Mapped[str] = mapped_column(sa.String(20))

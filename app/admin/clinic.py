@@ -39,7 +39,6 @@ def departments_page():
     except ClinicError as error:
         form[error.field].errors.append(str(error))
         return _departments_page(form, 422)
-    db.session.commit()
     flash(f"Department {department.name} created.", "success")
     return redirect_to(url_for("admin.departments_page"))
 
@@ -56,7 +55,6 @@ def edit_department(department_id: int):
     except ClinicError as error:
         form[error.field].errors.append(str(error))
         return render_form_errors("admin/department_edit.html", form=form, department=department)
-    db.session.commit()
     flash(f"Department {department.name} saved.", "success")
     return redirect_to(url_for("admin.departments_page"))
 
@@ -65,7 +63,6 @@ def edit_department(department_id: int):
 def toggle_department(department_id: int, action: str):
     department = _department_or_404(department_id)
     set_department_active(department, action == "activate")
-    db.session.commit()
     flash(f"{department.name} is {'active' if department.active else 'deactivated'}.", "success")
     return redirect_to(url_for("admin.departments_page"))
 
@@ -78,7 +75,6 @@ def remove_department(department_id: int):
     except ClinicError as error:
         flash(str(error), "danger")
         return redirect_to(url_for("admin.departments_page"))
-    db.session.commit()
     flash(f"Department {department.name} deleted.", "success")
     return redirect_to(url_for("admin.departments_page"))
 
@@ -125,7 +121,6 @@ def new_doctor():
         form[error.field].errors.append(str(error))
         return render_form_errors("admin/doctor_form.html", form=form, doctor=None)
     issue_password_token(profile.user, "set_password")
-    db.session.commit()
     flash(f"{profile.user.full_name} can now set a password with the link sent to {profile.user.email}.", "success")
     return redirect_to(url_for("admin.doctor_detail", doctor_id=profile.user_id))
 
@@ -161,7 +156,6 @@ def edit_doctor(doctor_id: int):
     except ClinicError as error:
         form[error.field].errors.append(str(error))
         return render_form_errors("admin/doctor_form.html", form=form, doctor=profile)
-    db.session.commit()
     flash(f"{profile.user.full_name} saved.", "success")
     return redirect_to(url_for("admin.doctor_detail", doctor_id=profile.user_id))
 
@@ -170,7 +164,6 @@ def edit_doctor(doctor_id: int):
 def toggle_doctor(doctor_id: int, action: str):
     profile = _doctor_or_404(doctor_id)
     set_doctor_active(profile, action == "activate")
-    db.session.commit()
     state = "active again" if profile.user.active else "deactivated: they can no longer sign in or be booked"
     flash(f"{profile.user.full_name} is {state}.", "success")
     return redirect_to(url_for("admin.doctor_detail", doctor_id=profile.user_id))

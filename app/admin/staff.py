@@ -32,7 +32,6 @@ def new_staff():
         form[error.field].errors.append(str(error))
         return render_form_errors("admin/staff_form.html", form=form)
     issue_password_token(user, "set_password")
-    db.session.commit()
     flash(f"{user.full_name} ({user.role.label.lower()}) can now set a password with the link sent to {user.email}.",
           "success")
     return redirect_to(url_for("admin.staff"))
@@ -49,7 +48,6 @@ def toggle_staff(user_id: int, action: str):
         db.session.rollback()
         flash(str(error), "danger")
         return redirect_to(url_for("admin.staff"))
-    db.session.commit()
     state = "active again" if user.active else "deactivated: they are signed out and can no longer sign in"
     flash(f"{user.full_name} is {state}.", "success")
     return redirect_to(url_for("admin.staff"))

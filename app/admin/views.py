@@ -4,7 +4,6 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, request, stream_with_context, url_for
 from flask_login import current_user
 
-from app.accounts.models import Role
 from app.accounts.services import accounts_by_role, recent_accounts
 from app.admin.forms import AuditFilterForm, NotificationFilterForm, TemplateForm
 from app.audit.queries import AuditFilter, csv_rows, flagged, known_actions
@@ -19,7 +18,7 @@ from app.web.pagination import paginate
 from app.web.rendering import redirect_to, render, render_form_errors
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-guard_blueprint(bp, Role.ADMIN)
+guard_blueprint(bp, "admin")
 
 PER_PAGE = 50
 
@@ -65,7 +64,6 @@ def edit_template(template_id: int):
     except TemplateProblem as problem:
         form[problem.field].errors.append(f"This template does not render: {problem}")
         return render_form_errors("admin/template_edit.html", **context)
-    db.session.commit()
     flash(f"Template “{event.title}” ({template.channel.label}) saved.", "success")
     return redirect_to(url_for("admin.templates"))
 
@@ -128,7 +126,6 @@ def audit_csv():
         abort(422)
     audit_filter = _audit_filter(form)
     emit("audit.exported", "audit_log", "export", {"filters": audit_filter.as_data()})
-    db.session.commit()
     response = Response(stream_with_context(csv_rows(audit_filter)), mimetype="text/csv")
     response.headers["Content-Disposition"] = "attachment; filename=audit.csv"
     return response

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User
 from app.clinic.models import Department
-from app.db_types import UTCDateTime
+from app.db_types import UTCDateTime, enum_column
 from app.extensions import db
 from app.timeutil import utcnow
 
@@ -38,10 +38,6 @@ class Status(enum.StrEnum):
 ACTIVE = (Status.REQUESTED, Status.CONFIRMED, Status.CHECKED_IN)
 
 
-def _status_enum(name: str) -> sa.Enum:
-    return sa.Enum(Status, name=name, values_callable=lambda members: [m.value for m in members])
-
-
 class Appointment(db.Model):
     """A visit. `active` is 1 while the visit holds its time and NULL once it does not (unique keys ignore
     NULLs), so the database refuses a second active appointment at the same start for the doctor or the
@@ -64,7 +60,7 @@ class Appointment(db.Model):
     department_id: Mapped[int] = mapped_column(sa.ForeignKey("departments.id"))
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    status: Mapped[Status] = mapped_column(_status_enum("appointment_status"), default=Status.REQUESTED)
+    status: Mapped[Status] = mapped_column(enum_column(Status, "appointment_status"), default=Status.REQUESTED)
     reason: Mapped[str] = mapped_column(sa.String(500))
     status_reason: Mapped[str | None] = mapped_column(sa.String(500))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -83,8 +79,8 @@ class StatusChange(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     appointment_id: Mapped[int] = mapped_column(sa.ForeignKey("appointments.id"), index=True)
-    from_status: Mapped[Status | None] = mapped_column(_status_enum("appointment_status"))
-    to_status: Mapped[Status] = mapped_column(_status_enum("appointment_status"))
+    from_status: Mapped[Status | None] = mapped_column(enum_column(Status, "appointment_status"))
+    to_status: Mapped[Status] = mapped_column(enum_column(Status, "appointment_status"))
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     reason: Mapped[str | None] = mapped_column(sa.String(500))

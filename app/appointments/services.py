@@ -4,7 +4,7 @@
 Double booking is impossible whatever the timing: a booking locks the patient's and the doctor's
 existing rows (always in that order, so two bookings cannot deadlock each other), re-checks the slot
 under those locks, and the unique keys on (doctor, start, active) and (patient, start, active) stop
-anything that gets past. Functions add and flush; the caller commits (see `commit_with_retry`).
+anything that gets past. Functions add and flush; the caller commits (a request: `app.web.unit_of_work`).
 """
 from __future__ import annotations
 
@@ -250,31 +250,3 @@ def transition(appointment: Appointment, to: Status, actor: User | None, *, reas
     emit(f"appointment.{rule.event}", "appointment", appointment.id, event_data(appointment, reason=reason),
          patient_id=appointment.patient_id,
          actor=None if actor is None else {"id": actor.id, "role": actor.role.value})
-
-
-# --- reading ------------------------------------------------------------------------------------------
-
-def for_patient(patient_id: int) -> tuple[list[Appointment], list[Appointment]]:
-    """(upcoming, past) appointments of a patient, with doctor and department loaded."""
-    now = utcnow()
-    rows = list(db.session.scalars(
-        sa.select(Appointment).where(Appointment.patient_id == patient_id)
-        .options(sa.orm.joinedload(Appointment.doctor_user), sa.orm.joinedload(Appointment.department))
-        .order_by(Appointment.starts_at)))
-    upcoming = [a for a in rows if a.ends_at > now and a.status in ACTIVE]
-    past = [a for a in reversed(rows) if a not in upcoming]
-    return upcoming, past
-
-
-def for_doctor(doctor_id: int, *, start: datetime | None = None, end: datetime | None = None,
-               statuses: list[Status] | None = None) -> sa.Select:
-    query = (sa.select(Appointment).where(Appointment.doctor_id == doctor_id)
-             .options(sa.orm.joinedload(Appointment.patient), sa.orm.joinedload(Appointment.department))
-             .order_by(Appointment.starts_at, Appointment.id))
-    if start is not None:
-        query = query.where(Appointment.starts_at >= start)
-    if end is not None:
-        query = query.where(Appointment.starts_at < end)
-    if statuses:
-        query = query.where(Appointment.status.in_(statuses))
-    return query

@@ -11,6 +11,7 @@ from app.accounts.sessions import end_session, start_session
 from app.accounts.tokens import TokenProblem, check_password_token, request_password_reset, use_password_token
 from app.auth.forms import ForgotPasswordForm, LoginForm, SetPasswordForm, SignupForm
 from app.extensions import db
+from app.web.unit_of_work import keep_despite_error
 from app.web.rendering import redirect_to, render, render_form_errors, safe_next
 
 bp = Blueprint("auth", __name__)
@@ -35,13 +36,12 @@ def login():
     try:
         user = authenticate(form.email.data, form.password.data, request.remote_addr or "unknown")
     except LoginThrottled as throttled:
-        db.session.commit()
+        keep_despite_error()  # the attempt counts
         return render("auth/login.html", form=form, error=str(throttled), status=429)
     if user is None:
-        db.session.commit()  # keep the failure, it counts towards the limit
+        keep_despite_error()  # keep the failure, it counts towards the limit
         return render("auth/login.html", form=form, error="Email or password is incorrect.", status=422)
     _start_session(user)
-    db.session.commit()
     return redirect_to(safe_next(request.args.get("next"), url_for("main.home")))
 
 
@@ -50,7 +50,6 @@ def logout():
     if current_user.is_authenticated:
         record_sign_out(current_user)
     end_session(session.get("sid"))
-    db.session.commit()
     logout_user()
     session.clear()
     flash("You have signed out.", "info")
@@ -79,7 +78,6 @@ def signup():
         getattr(form, error.field).errors.append(str(error))
         return render_form_errors("auth/signup.html", form=form)
     _start_session(user)
-    db.session.commit()
     flash(f"Welcome, {user.full_name}. Your account is ready.", "success")
     return redirect_to(url_for("patients.home"))
 
@@ -93,7 +91,6 @@ def forgot_password():
         form.email.data = form.email.data or request.args.get("email", "")[:254]
         return render("auth/forgot_password.html", form=form)
     request_password_reset(form.email.data)
-    db.session.commit()
     # The same answer whether or not the address has an account.
     return render("auth/forgot_password.html", form=form, sent=True)
 
@@ -125,6 +122,5 @@ def use_password_link(token: str):
     except AccountError as error:
         getattr(form, error.field).errors.append(str(error))
         return render_form_errors("auth/set_password.html", form=form, purpose=link.purpose)
-    db.session.commit()
     flash("Your password is set. Sign in with it.", "success")
     return redirect_to(url_for("auth.login"))

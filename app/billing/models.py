@@ -22,16 +22,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.accounts.models import User
 from app.appointments.models import Appointment
 from app.clinic.models import Department
-from app.db_types import UTCDateTime
+from app.db_types import UTCDateTime, enum_column
 from app.extensions import db
 from app.timeutil import utcnow
 
 Money = sa.Numeric(12, 2)
 ZERO = Decimal("0.00")
-
-
-def _enum(cls: type[enum.Enum], name: str) -> sa.Enum:
-    return sa.Enum(cls, name=name, values_callable=lambda members: [m.value for m in members])
 
 
 class InvoiceStatus(enum.StrEnum):
@@ -143,7 +139,7 @@ class Invoice(db.Model):
     live: Mapped[bool | None] = mapped_column(default=True)
     doctor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("doctor_profiles.user_id"))
     department_id: Mapped[int | None] = mapped_column(sa.ForeignKey("departments.id"))
-    status: Mapped[InvoiceStatus] = mapped_column(_enum(InvoiceStatus, "invoice_status"), default=InvoiceStatus.DRAFT)
+    status: Mapped[InvoiceStatus] = mapped_column(enum_column(InvoiceStatus, "invoice_status"), default=InvoiceStatus.DRAFT)
     subtotal: Mapped[Decimal] = mapped_column(Money, default=ZERO)
     discount: Mapped[Decimal] = mapped_column(Money, default=ZERO)
     discount_reason: Mapped[str | None] = mapped_column(sa.String(200))
@@ -215,7 +211,7 @@ class Payment(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     invoice_id: Mapped[int] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
     amount: Mapped[Decimal] = mapped_column(Money)
-    method: Mapped[PaymentMethod] = mapped_column(_enum(PaymentMethod, "payment_method"))
+    method: Mapped[PaymentMethod] = mapped_column(enum_column(PaymentMethod, "payment_method"))
     reference: Mapped[str | None] = mapped_column(sa.String(100))
     paid_on: Mapped[date]
     idempotency_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
@@ -244,7 +240,7 @@ class Refund(db.Model):
     payment_id: Mapped[int] = mapped_column(sa.ForeignKey("payments.id"), index=True)
     amount: Mapped[Decimal] = mapped_column(Money)
     reason: Mapped[str] = mapped_column(sa.String(500))
-    status: Mapped[RefundStatus] = mapped_column(_enum(RefundStatus, "refund_status"), default=RefundStatus.REQUESTED)
+    status: Mapped[RefundStatus] = mapped_column(enum_column(RefundStatus, "refund_status"), default=RefundStatus.REQUESTED)
     requested_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
@@ -286,7 +282,7 @@ class Claim(db.Model):
     claimed_amount: Mapped[Decimal] = mapped_column(Money)
     approved_amount: Mapped[Decimal | None] = mapped_column(Money)
     paid_amount: Mapped[Decimal] = mapped_column(Money, default=ZERO)
-    status: Mapped[ClaimStatus] = mapped_column(_enum(ClaimStatus, "claim_status"), default=ClaimStatus.SUBMITTED)
+    status: Mapped[ClaimStatus] = mapped_column(enum_column(ClaimStatus, "claim_status"), default=ClaimStatus.SUBMITTED)
     payer_reference: Mapped[str | None] = mapped_column(sa.String(100))
     reason_code: Mapped[str | None] = mapped_column(sa.String(40))
     submitted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
@@ -311,8 +307,8 @@ class InvoiceHistory(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     invoice_id: Mapped[int] = mapped_column(sa.ForeignKey("invoices.id"), index=True)
     action: Mapped[str] = mapped_column(sa.String(40))
-    from_status: Mapped[InvoiceStatus | None] = mapped_column(_enum(InvoiceStatus, "invoice_status"))
-    to_status: Mapped[InvoiceStatus | None] = mapped_column(_enum(InvoiceStatus, "invoice_status"))
+    from_status: Mapped[InvoiceStatus | None] = mapped_column(enum_column(InvoiceStatus, "invoice_status"))
+    to_status: Mapped[InvoiceStatus | None] = mapped_column(enum_column(InvoiceStatus, "invoice_status"))
     amount: Mapped[Decimal | None] = mapped_column(Money)
     note: Mapped[str | None] = mapped_column(sa.String(500))
     actor_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))

@@ -12,14 +12,13 @@ from flask import Blueprint, abort, make_response, request, url_for
 from wtforms import DateField
 from wtforms.validators import Optional
 
-from app.accounts.models import Role
 from app.billing.reports import MAX_DAYS, REPORTS, Period, Report, default_period
 from app.web.access import guard_blueprint
 from app.web.forms import Form
 from app.web.rendering import redirect_to, render
 
 bp = Blueprint("reports", __name__, url_prefix="/billing/reports")
-guard_blueprint(bp, Role.CLERK, Role.ADMIN)
+guard_blueprint(bp, "billing")
 
 
 class PeriodForm(Form):

@@ -1,6 +1,6 @@
 """Billing: the rules for invoices, payments, refunds and insurance claims.
 
-Public API (functions add and flush; the caller commits, with `app.transactions.commit_with_retry`):
+Public API (functions add and flush; the request's unit of work commits, see `app.web.unit_of_work`):
 
   money             round_money(value), tax_rate_from_config()
   price list        create_price_item(...), update_price_item(item, ...), active_price_items()
@@ -733,15 +733,6 @@ def invoice_query(*, status: str | None = None, patient_id: int | None = None, d
             query = query.join(User, User.id == Invoice.patient_id).where(
                 sa.or_(User.full_name.like(f"%{term}%"), User.email.like(f"%{term}%")))
     return query
-
-
-def find_patients(term: str, limit: int = 10) -> list[User]:
-    term = (term or "").strip()
-    if len(term) < 2:
-        return []
-    return list(db.session.scalars(sa.select(User).where(
-        User.role == Role.PATIENT, User.active.is_(True),
-        sa.or_(User.full_name.like(f"%{term}%"), User.email.like(f"%{term}%"))).order_by(User.full_name).limit(limit)))
 
 
 def completed_appointments_to_bill(limit: int = 50) -> list[Appointment]:

@@ -6,6 +6,7 @@ from flask import abort, flash, request, url_for
 from flask_login import current_user
 
 from app.accounts.models import Role
+from app.accounts.queries import find_patients
 from app.billing import services
 from app.billing.forms import (ClaimForm, DiscountForm, InvoiceFilterForm, IssueForm, LineForm, NewInvoiceForm,
                                PatientSearchForm, PaymentForm, VoidForm, show_error)
@@ -14,7 +15,7 @@ from app.billing.services import BillingError
 from app.billing.views import actor, bp, invoice_or_404
 from app.extensions import db
 from app.timeutil import clinic_today
-from app.web.access import role_required
+from app.web.access import requires
 from app.web.pagination import paginate
 from app.web.rendering import is_htmx, redirect_to, render
 
@@ -36,23 +37,22 @@ def invoices():
 # --- new invoice -------------------------------------------------------------------------------------
 
 @bp.route("/invoices/new")
-@role_required(Role.CLERK)
+@requires("billing_desk")
 def new_invoice():
     search = PatientSearchForm(request.args)
     search.validate()
-    patients = services.find_patients(search.q.data or "")
+    patients = find_patients(search.q.data, limit=10)
     return render("billing/new_invoice.html", fragment="billing/_patient_results.html", search=search,
                   patients=patients, visits=services.completed_appointments_to_bill(), form=NewInvoiceForm())
 
 
 @bp.route("/invoices", methods=["POST"])
-@role_required(Role.CLERK)
+@requires("billing_desk")
 def create_invoice():
     form = NewInvoiceForm()
     if form.validate_on_submit():
         try:
             invoice = services.create_invoice(form.patient_id.data, actor(), appointment_id=form.appointment_id.data)
-            db.session.commit()
             flash("Draft invoice created. Add the services, then issue it.", "success")
             return redirect_to(url_for("billing.invoice", invoice_id=invoice.id))
         except BillingError as error:
@@ -107,7 +107,7 @@ def _draft_answer(invoice_id: int, form_name: str, form, error: BillingError | N
 
 
 @bp.route("/invoices/<int:invoice_id>/lines", methods=["POST"])
-@role_required(Role.CLERK)
+@requires("billing_desk")
 def add_line(invoice_id: int):
     invoice_or_404(invoice_id)
     form = LineForm(items=services.active_price_items())
@@ -117,7 +117,6 @@ def add_line(invoice_id: int):
         services.add_line(invoice_id, actor(), description=form.description.data, quantity=form.quantity.data,
                           unit_price=(form.unit_price.data or "").strip() or None,
                           price_item_id=int(form.price_item_id.data) if form.price_item_id.data else None)
-        db.session.commit()
         return _draft_answer(invoice_id, "line_form", form)
     except BillingError as error:
         db.session.rollback()
@@ -125,12 +124,11 @@ def add_line(invoice_id: int):
 
 
 @bp.route("/invoices/<int:invoice_id>/lines/<int:line_id>/delete", methods=["POST"])
-@role_required(Role.CLERK)
+@requires("billing_desk")
 def remove_line(invoice_id: int, line_id: int):
     invoice = invoice_or_404(invoice_id)
     try:
         services.remove_line(invoice_id, line_id, actor())
-        db.session.commit()
     except BillingError as error:  # e.g. the discount would exceed the remaining lines: say so beside it
         db.session.rollback()
         form = DiscountForm(formdata=None, data={"discount": f"{invoice.discount:.2f}",
@@ -140,7 +138,7 @@ def remove_line(invoice_id: int, line_id: int):
 
 
 @bp.route("/invoices/<int:invoice_id>/discount", methods=["POST"])
-@role_required(Role.CLERK)
+@requires("billing_desk")
 def set_discount(invoice_id: int):
     invoice_or_404(invoice_id)
     form = DiscountForm()
@@ -148,7 +146,6 @@ def set_discount(invoice_id: int):
         return _draft_answer(invoice_id, "discount_form", form)
     try:
         services.set_discount(invoice_id, actor(), (form.discount.data or "").strip() or "0", form.discount_reason.data)
-        db.session.commit()
         return _draft_answer(invoice_id, "discount_form", form)
     except BillingError as error:
         db.session.rollback()
@@ -156,14 +153,13 @@ def set_discount(invoice_id: int):
 
 
 @bp.route("/invoices/<int:invoice_id>/issue", methods=["POST"])
-@role_required(Role.CLERK)
+@requires("billing_desk")
 def issue(invoice_id: int):
     invoice = invoice_or_404(invoice_id)
     form = IssueForm()
     if form.validate_on_submit():
         try:
             services.issue_invoice(invoice_id, actor(), due_on=form.due_on.data)
-            db.session.commit()
             flash(f"Invoice {invoice.number} issued; the patient is told by email.", "success")
             return redirect_to(url_for("billing.invoice", invoice_id=invoice_id))
         except BillingError as error:
@@ -174,14 +170,13 @@ def issue(invoice_id: int):
 
 
 @bp.route("/invoices/<int:invoice_id>/void", methods=["POST"])
-@role_required(Role.CLERK)
+@requires("billing_desk")
 def void(invoice_id: int):
     invoice_or_404(invoice_id)
     form = VoidForm()
     if form.validate_on_submit():
         try:
             invoice = services.void_invoice(invoice_id, actor(), form.reason.data)
-            db.session.commit()
             flash(f"{invoice.label} is void.", "success")
             return redirect_to(url_for("billing.invoice", invoice_id=invoice_id))
         except BillingError as error:

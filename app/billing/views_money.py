@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from flask import abort, flash, request, url_for
 
-from app.accounts.models import Role
 from app.billing import services
 from app.billing.forms import (ClaimDecisionForm, ClaimForm, ClaimPaidForm, ClaimWithdrawalForm, PaymentForm,
                                RecordRefundForm, RefundDecisionForm, RefundRequestForm, show_error)
@@ -17,7 +16,7 @@ from app.billing.views import actor, bp, invoice_or_404
 from app.billing.views_invoices import blank_claim_form, blank_payment_form, require_open
 from app.extensions import db
 from app.timeutil import clinic_today
-from app.web.access import role_required
+from app.web.access import requires
 from app.web.rendering import redirect_to, render, render_form_errors, safe_next
 
 
@@ -36,7 +35,7 @@ def _back_to_invoice(invoice_id: int, message: str):
 # --- payments ----------------------------------------------------------------------------------------
 
 @bp.route("/invoices/<int:invoice_id>/payments/new", methods=["GET", "POST"])
-@role_required(Role.CLERK)
+@requires("billing_desk")
 def new_payment(invoice_id: int):
     invoice = invoice_or_404(invoice_id)
     if request.method == "GET":
@@ -49,7 +48,6 @@ def new_payment(invoice_id: int):
                                               method=form.method.data, paid_on=form.paid_on.data,
                                               idempotency_key=form.idempotency_key.data,
                                               reference=form.reference.data)
-            db.session.commit()
             return _back_to_invoice(invoice_id, f"Payment of {payment.amount:,.2f} recorded.")
         except BillingError as error:
             db.session.rollback()
@@ -63,7 +61,7 @@ def new_payment(invoice_id: int):
 # --- refunds -----------------------------------------------------------------------------------------
 
 @bp.route("/payments/<int:payment_id>/refund", methods=["GET", "POST"])
-@role_required(Role.CLERK)
+@requires("billing_desk")
 def request_refund(payment_id: int):
     payment = _or_404(Payment, payment_id)
     left = services.refundable(payment)
@@ -75,7 +73,6 @@ def request_refund(payment_id: int):
     if form.validate_on_submit():
         try:
             services.request_refund(payment_id, actor(), form.amount.data.strip(), form.reason.data)
-            db.session.commit()
             return _back_to_invoice(payment.invoice_id, "Refund requested. An administrator must approve it.")
         except BillingError as error:
             db.session.rollback()
@@ -114,7 +111,7 @@ def refund(refund_id: int):
 
 
 @bp.route("/refunds/<int:refund_id>/<any(approve, reject):decision>", methods=["POST"])
-@role_required(Role.ADMIN)
+@requires("refund_decisions")
 def decide_refund(refund_id: int, decision: str):
     refund = _or_404(Refund, refund_id)
     form = RefundDecisionForm()
@@ -124,7 +121,6 @@ def decide_refund(refund_id: int, decision: str):
     try:
         decide = services.approve_refund if decision == "approve" else services.reject_refund
         decide(refund_id, actor(), form.note.data)
-        db.session.commit()
     except BillingError as error:
         db.session.rollback()
         return _refund_answer(refund, error, "", form)
@@ -133,14 +129,13 @@ def decide_refund(refund_id: int, decision: str):
 
 
 @bp.route("/refunds/<int:refund_id>/record", methods=["POST"])
-@role_required(Role.CLERK)
+@requires("billing_desk")
 def record_refund(refund_id: int):
     refund = _or_404(Refund, refund_id)
     form = RecordRefundForm()
     if form.validate_on_submit():
         try:
             services.record_refund(refund_id, actor(), form.reference.data)
-            db.session.commit()
             return _back_to_invoice(refund.invoice_id, f"Refund of {refund.amount:,.2f} recorded; the balance rose"
                                                         " by it.")
         except BillingError as error:
@@ -153,7 +148,7 @@ def record_refund(refund_id: int):
 # --- claims ------------------------------------------------------------------------------------------
 
 @bp.route("/invoices/<int:invoice_id>/claims/new", methods=["GET", "POST"])
-@role_required(Role.CLERK)
+@requires("billing_desk")
 def new_claim(invoice_id: int):
     invoice = invoice_or_404(invoice_id)
     if request.method == "GET":
@@ -165,7 +160,6 @@ def new_claim(invoice_id: int):
         try:
             services.submit_claim(invoice_id, actor(), payer=form.payer.data, policy_number=form.policy_number.data,
                                   claimed_amount=form.claimed_amount.data.strip())
-            db.session.commit()
             return _back_to_invoice(invoice_id, "Claim filed with the insurer.")
         except BillingError as error:
             db.session.rollback()
@@ -192,7 +186,6 @@ def _claim_step(claim_id: int, *, allowed: tuple[ClaimStatus, ...], form_class, 
     if form.validate_on_submit():
         try:
             act(form)
-            db.session.commit()
             return _back_to_invoice(claim.invoice_id, done)
         except BillingError as error:
             db.session.rollback()
@@ -204,7 +197,7 @@ def _claim_step(claim_id: int, *, allowed: tuple[ClaimStatus, ...], form_class, 
 
 
 @bp.route("/claims/<int:claim_id>/decide", methods=["GET", "POST"])
-@role_required(Role.CLERK)
+@requires("billing_desk")
 def decide_claim(claim_id: int):
     return _claim_step(
         claim_id, allowed=(ClaimStatus.SUBMITTED,), form_class=ClaimDecisionForm, page="claim_decision",
@@ -217,7 +210,7 @@ def decide_claim(claim_id: int):
 
 
 @bp.route("/claims/<int:claim_id>/paid", methods=["GET", "POST"])
-@role_required(Role.CLERK)
+@requires("billing_desk")
 def claim_paid(claim_id: int):
     return _claim_step(
         claim_id, allowed=(ClaimStatus.APPROVED, ClaimStatus.PARTIALLY_APPROVED), form_class=ClaimPaidForm,
@@ -230,7 +223,7 @@ def claim_paid(claim_id: int):
 
 
 @bp.route("/claims/<int:claim_id>/withdraw", methods=["GET", "POST"])
-@role_required(Role.CLERK)
+@requires("billing_desk")
 def withdraw_claim(claim_id: int):
     return _claim_step(
         claim_id, allowed=(ClaimStatus.SUBMITTED,), form_class=ClaimWithdrawalForm, page="claim_withdraw",

@@ -43,7 +43,6 @@ def _save(item: PriceItem | None):
                 saved = services.create_price_item(actor(), **values)
             else:
                 saved = services.update_price_item(item, actor(), **values)
-            db.session.commit()
             flash(f"{saved.code} · {saved.name} saved.", "success")
             return redirect_to(url_for("billing.prices"))
         except BillingError as error:

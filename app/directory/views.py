@@ -7,6 +7,7 @@ from flask import Blueprint, abort, request
 
 from app.accounts.forms import choices
 from app.appointments.services import bookable_slots, next_bookable_slot
+from app.scheduling.slots import by_day
 from app.clinic.forms import DoctorSearchForm
 from app.clinic.services import departments, doctors_query, get_doctor
 from app.timeutil import clinic_today
@@ -40,8 +41,5 @@ def doctor(doctor_id: int):
         abort(404)
     today = clinic_today()
     slots = bookable_slots([doctor_id], today, today + timedelta(days=13))[doctor_id]
-    by_day: dict = {}
-    for slot in slots:
-        by_day.setdefault(slot.local_start().date(), []).append(slot)
     names = {d.id: d.name for d in profile.departments}
-    return render("directory/doctor.html", doctor=profile, slots_by_day=by_day, department_names=names)
+    return render("directory/doctor.html", doctor=profile, slots_by_day=by_day(slots), department_names=names)

@@ -10,24 +10,23 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
-from flask import make_response, render_template, request, url_for
+from flask import request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from app.accounts.models import User
 from app.appointments.models import Appointment, Status
-from app.appointments.services import TRANSITIONS, TransitionError, for_doctor, transition
-from app.clinic.models import Department
+from app.appointments.queries import for_doctor, schedule_version
+from app.appointments.services import TRANSITIONS, TransitionError, transition
 from app.clinic.services import get_doctor
 from app.doctors.forms import AppointmentFilterForm, ReasonForm, reason_form, status_label
 from app.doctors.views import bp
 from app.extensions import db
 from app.scheduling.services import local_range
 from app.timeutil import clinic_today, to_clinic_time, utcnow
-from app.transactions import commit_with_retry
-from app.web.access import deny
+from app.policy import Resource, Verb
+from app.web.access import authorize
 from app.web.pagination import paginate
-from app.web.rendering import fragment_or_redirect, is_htmx, render, safe_next
+from app.web.rendering import failure, fragment_or_redirect, is_htmx, render, safe_next
 
 PER_PAGE = 20
 PENDING_SHOWN = 20
@@ -123,27 +122,13 @@ def _week(today: date) -> list[date]:
 VERSION_HEADER = "X-Schedule-Version"
 
 
-def schedule_version(doctor_id: int, since: datetime, schedule: Schedule) -> str:
-    """A digest of everything the dashboard shows from `since` on: each appointment's id, status, times,
-    reasons, patient and department (CRC32s XOR-ed in SQL, so no row is read into Python), how many have
-    started (that moves "Cancel" to "No-show"), and the clinic's date (that moves "Check in" to a day)."""
-    fields = sa.func.concat_ws("|", Appointment.id, Appointment.status, Appointment.starts_at, Appointment.ends_at,
-                               Appointment.reason, Appointment.status_reason, User.full_name, Department.name)
-    started = sa.func.sum(sa.case((Appointment.starts_at <= schedule.now, 1), else_=0))
-    count, digest, started = db.session.execute(
-        sa.select(sa.func.count(), sa.func.bit_xor(sa.func.crc32(fields)), started)
-        .join(User, User.id == Appointment.patient_id).join(Department, Department.id == Appointment.department_id)
-        .where(Appointment.doctor_id == doctor_id, Appointment.starts_at >= since,
-               Appointment.status.in_(ON_THE_SCHEDULE))).one()
-    return f"{schedule.today.isoformat()}.{count}.{digest or 0}.{started or 0}"
-
-
 @bp.route("/")
 def home():
     schedule = Schedule(back=url_for("doctors.home"), keep_open=True)
     days = _week(schedule.today)
     week_start, week_end = local_range(days[0], None, days[-1], None)
-    version = schedule_version(current_user.id, week_start, schedule)
+    version = schedule_version(current_user.id, week_start, now=schedule.now, today=schedule.today,
+                               statuses=ON_THE_SCHEDULE)
     if is_htmx() and request.headers.get(VERSION_HEADER) == version:
         return Response(status=204)  # the 30 s refresh of an unchanged schedule: htmx swaps nothing
     week: dict[date, list[Appointment]] = {day: [] for day in days}
@@ -184,30 +169,21 @@ def appointments():
 
 # --- actions ------------------------------------------------------------------------------------------
 
-def _own(appointment_id: int) -> Appointment:
-    """Another doctor's appointment answers 404, as if it did not exist."""
-    appointment = db.session.scalar(for_doctor(current_user.id).where(Appointment.id == appointment_id))
-    if appointment is None:
-        deny(404, "appointment", appointment_id, reason="not_own_or_missing")
+def _own(appointment_id: int, *, for_update: bool = False) -> Appointment:
+    """One of the signed-in doctor's appointments (the policy answers 404 for another doctor's). A change locks
+    the row and reads it afresh, so a patient's cancel landing at the same moment is never overwritten."""
+    query = sa.select(Appointment).where(Appointment.id == appointment_id)
+    if for_update:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    appointment = db.session.scalar(query)
+    authorize(Verb.WRITE if for_update else Verb.READ, Resource.appointment(appointment_id, appointment))
     return appointment
 
 
 def _change(appointment_id: int, action: Action, reason: str | None) -> Appointment:
-    appointment = db.session.scalar(
-        sa.select(Appointment).where(Appointment.id == appointment_id, Appointment.doctor_id == current_user.id)
-        .with_for_update().execution_options(populate_existing=True))
-    if appointment is None:
-        deny(404, "appointment", appointment_id, reason="not_own_or_missing")
+    appointment = _own(appointment_id, for_update=True)
     transition(appointment, action.to, current_user._get_current_object(), reason=reason)
     return appointment
-
-
-def _failed(status: int, title: str, message: str) -> Response:
-    """HTMX does not swap an error answer (app.js shows a toast), so the body is the message itself;
-    a plain form gets the error page."""
-    if is_htmx():
-        return make_response(message, status, {"Content-Type": "text/plain; charset=utf-8"})
-    return make_response(render_template("errors/error.html", status=status, title=title, message=message), status)
 
 
 def act(appointment_id: int, action: str):
@@ -220,15 +196,15 @@ def act(appointment_id: int, action: str):
         form = reason_form(appointment.id, formdata=request.form)
         if not form.validate():
             if not is_htmx():
-                return _failed(422, "Give a reason", " ".join(form.reason.errors))
+                return failure(422, "Give a reason", " ".join(form.reason.errors))
             schedule = Schedule(back=schedule.back, failed=(appointment.id, form))
             return render("doctors/_appointment.html", a=appointment, schedule=schedule, status=422)
         reason = form.reason.data
     try:
-        commit_with_retry(lambda: _change(appointment_id, change, reason))
+        appointment = _change(appointment_id, change, reason)
     except TransitionError as error:
         db.session.rollback()
-        return _failed(409, "This change is not possible now", str(error))
+        return failure(409, "This change is not possible now", str(error))
     return fragment_or_redirect("doctors/_appointment.html", schedule.back, flash_message=change.done,
                                 a=appointment, schedule=schedule)
 

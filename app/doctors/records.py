@@ -2,31 +2,31 @@
 ICD-10 diagnoses, prescriptions; sign; amend), the patient's chart (allergies, visit history with every
 version) and break-glass access.
 
-Reading goes through `require_record_access` (the one policy) and is audited once per request with
-`record_read`; each change is audited by the event of its service. Only the appointment's doctor writes
-its encounter; another doctor with access (or a break-glass grant) reads it.
+Every route asks the access policy (`app.policy`, through `authorize`). Reading is audited once per request
+with `record_read`; each change is audited by the event of its service. Only the appointment's doctor writes
+its encounter and reads its drafts; another doctor with access (or a break-glass grant) reads it once signed.
 """
 from __future__ import annotations
 
 from functools import wraps
 
-import sqlalchemy as sa
 from flask import abort, flash, make_response, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from app.accounts.models import Role, User
+from app.accounts.queries import find_patients, patients_in_care_of
 from app.doctors.views import bp
 from app.extensions import db
 from app.records import icd10
 from app.records import services as records
-from app.records.access import BREAK_GLASS_MINUTES, grant_break_glass, in_care_of, require_record_access
 from app.records.forms import (AllergyForm, AmendForm, BreakGlassForm, DiagnosisForm, NotesForm, PrescriptionForm,
                                VitalsForm)
 from app.records.models import Allergy, Diagnosis, Encounter, Prescription, Severity, VITAL_COLUMNS
+from app.policy import BREAK_GLASS_MINUTES, Resource, Verb
 from app.timeutil import to_clinic_time
-from app.transactions import commit_with_retry
-from app.web.rendering import is_htmx, redirect_to, render
+from app.web.access import authorize
+from app.web.rendering import failure, is_htmx, redirect_to, render
 
 ENCOUNTER_READ = ["encounter", "vitals", "diagnosis", "prescription", "allergy"]
 
@@ -37,15 +37,9 @@ def localdate(value) -> str:
     return to_clinic_time(value).strftime("%d %b %Y") if value else ""
 
 
-def _failed(status: int, title: str, message: str) -> Response:
-    if is_htmx():
-        return make_response(message, status, {"Content-Type": "text/plain; charset=utf-8"})
-    return make_response(render_template("errors/error.html", status=status, title=title, message=message), status)
-
-
 def _locked(error: Exception) -> Response:
     db.session.rollback()
-    return _failed(409, "This encounter cannot be changed", str(error))
+    return failure(409, "This encounter cannot be changed", str(error))
 
 
 def _me() -> User:
@@ -96,14 +90,13 @@ class EncounterPage:
 
 def _encounter_for_reading(encounter_id: int):
     encounter = records.get_encounter(encounter_id)
-    if encounter is None:
-        abort(404)
-    decision = require_record_access(encounter.patient_id, category="encounter")
+    decision = authorize(Verb.READ, Resource.encounter(encounter_id, encounter), category="encounter")
     return encounter, decision
 
 
 def writes_encounter(view=None, *, amends: bool = False):
-    """A change to an encounter: the appointment's doctor only (404 otherwise), the row locked, and a signed
+    """A change to an encounter: its author, the appointment's doctor, only (the policy answers 404 to anyone
+    else), the row locked, and a signed
     encounter refused with 409 before the view runs (except for an amendment, which starts from one)."""
     if view is None:
         return lambda v: writes_encounter(v, amends=amends)
@@ -111,8 +104,7 @@ def writes_encounter(view=None, *, amends: bool = False):
     @wraps(view)
     def wrapped(encounter_id: int, *args, **kwargs):
         encounter = records.get_encounter(encounter_id, for_update=True)
-        if encounter is None or encounter.appointment.doctor_id != current_user.id:
-            abort(404)
+        authorize(Verb.WRITE, Resource.encounter(encounter_id, encounter), category="encounter")
         if encounter.signed and not amends:
             return _locked(records.RecordLocked(
                 f"Version {encounter.version} of this encounter is signed and cannot be changed. Amend it instead."))
@@ -140,14 +132,10 @@ def _fragment(template: str, encounter: Encounter, *, status: int = 200, **forms
 @bp.route("/appointments/<int:appointment_id>/encounter", methods=["POST"])
 def open_encounter(appointment_id: int):
     """From the appointment row: the visit's encounter (the latest version), created as a draft if needed."""
-    def unit():
-        appointment = records.lock_appointment(appointment_id)
-        if appointment is None or appointment.doctor_id != current_user.id:
-            abort(404)
-        return records.open_encounter(_me(), appointment)
-
+    appointment = records.lock_appointment(appointment_id)
+    authorize(Verb.WRITE, Resource.appointment(appointment_id, appointment))
     try:
-        encounter, _created = commit_with_retry(unit)
+        encounter, _created = records.open_encounter(_me(), appointment)
     except records.RecordLocked as error:
         return _locked(error)
     return redirect_to(url_for("doctors.encounter", encounter_id=encounter.id))
@@ -160,7 +148,6 @@ def encounter(encounter_id: int):
     allergies = records.allergies(encounter.patient_id)
     records.record_read(encounter.patient_id, ENCOUNTER_READ, view="doctor.encounter", entity_type="encounter",
                         entity_id=encounter.id, decision=decision)
-    db.session.commit()
     return render("doctors/records/encounter.html", fragment="doctors/records/_encounter_body.html", page=page,
                   e=encounter, allergies=allergies, patient=encounter.patient, decision=decision)
 
@@ -190,7 +177,6 @@ def save_notes(encounter: Encounter):
         for name, message in error.errors.items():
             form[name].errors = [message]
         return _fragment("doctors/records/_notes.html", encounter, status=422, notes_form=form)
-    db.session.commit()
     return _fragment("doctors/records/_notes.html", encounter, saved="Draft saved.")
 
 
@@ -208,7 +194,6 @@ def save_vitals(encounter: Encounter):
             form[name].errors = [message]
         encounter = records.get_encounter(encounter.id)
         return _fragment("doctors/records/_vitals.html", encounter, status=422, vitals_form=form)
-    db.session.commit()
     return _fragment("doctors/records/_vitals.html", encounter, saved="Vitals saved.")
 
 
@@ -222,7 +207,6 @@ def add_diagnosis(encounter: Encounter):
         except records.InvalidInput as error:
             form.code.errors = [error.errors["code"]]
         else:
-            db.session.commit()
             return _fragment("doctors/records/_diagnoses.html", encounter, saved="Diagnosis added.")
     return _fragment("doctors/records/_diagnoses.html", encounter, status=422, diagnosis_form=form)
 
@@ -238,7 +222,6 @@ def _child(model, encounter: Encounter, child_id: int):
 @writes_encounter
 def remove_diagnosis(encounter: Encounter, diagnosis_id: int):
     records.remove_diagnosis(encounter, _child(Diagnosis, encounter, diagnosis_id))
-    db.session.commit()
     return _fragment("doctors/records/_diagnoses.html", encounter, saved="Diagnosis removed.")
 
 
@@ -246,7 +229,6 @@ def remove_diagnosis(encounter: Encounter, diagnosis_id: int):
 @writes_encounter
 def primary_diagnosis(encounter: Encounter, diagnosis_id: int):
     records.make_primary(encounter, _child(Diagnosis, encounter, diagnosis_id))
-    db.session.commit()
     return _fragment("doctors/records/_diagnoses.html", encounter, saved="Primary diagnosis changed.")
 
 
@@ -265,7 +247,6 @@ def add_prescription(encounter: Encounter):
     except records.AllergyWarning as warning:
         return _fragment("doctors/records/_prescriptions.html", encounter, status=422, prescription_form=form,
                          allergy_warning=warning.matches, acknowledged=acknowledged)
-    db.session.commit()
     return _fragment("doctors/records/_prescriptions.html", encounter, saved="Prescription added.")
 
 
@@ -273,7 +254,6 @@ def add_prescription(encounter: Encounter):
 @writes_encounter
 def remove_prescription(encounter: Encounter, prescription_id: int):
     records.remove_prescription(encounter, _child(Prescription, encounter, prescription_id))
-    db.session.commit()
     return _fragment("doctors/records/_prescriptions.html", encounter, saved="Prescription removed.")
 
 
@@ -289,7 +269,6 @@ def sign_encounter(encounter: Encounter):
         return make_response(render_template("doctors/records/encounter.html", page=page, e=encounter,
                                              allergies=records.allergies(encounter.patient_id),
                                              patient=encounter.patient), 422)
-    db.session.commit()
     flash("Encounter signed. It can no longer be edited; corrections are made as amendments.", "success")
     return redirect_to(url_for("doctors.encounter", encounter_id=encounter.id))
 
@@ -304,7 +283,6 @@ def amend_encounter(encounter: Encounter):
         except records.InvalidInput as error:
             form.reason.errors = [error.errors["reason"]]
         else:
-            db.session.commit()
             flash(f"Version {amendment.version} opened as a draft. Sign it when the correction is done.", "success")
             return redirect_to(url_for("doctors.encounter", encounter_id=amendment.id))
     page = EncounterPage(encounter, amend_form=form)
@@ -320,13 +298,8 @@ def patients():
     """The doctor's patients (those in their care, whose records they may read), and a name search over all
     patients (names only: the record itself needs a care relationship or break-glass)."""
     query = (request.args.get("q") or "").strip()
-    mine = sa.select(User).where(User.id.in_(in_care_of(current_user.id))).order_by(User.full_name)
-    own = list(db.session.scalars(mine))
-    found = []
-    if len(query) >= 2:
-        found = list(db.session.scalars(sa.select(User).where(
-            User.role == Role.PATIENT, User.full_name.contains(query, autoescape=True)).order_by(User.full_name)
-            .limit(20)))
+    own = patients_in_care_of(current_user.id)
+    found = find_patients(query)
     own_ids = {p.id for p in own}
     return render("doctors/records/patients.html", fragment="doctors/records/_patient_search.html", own=own,
                   found=found, query=query, own_ids=own_ids)
@@ -334,14 +307,13 @@ def patients():
 
 @bp.route("/patients/<int:patient_id>/chart")
 def chart(patient_id: int):
+    decision = authorize(Verb.READ, Resource.record(patient_id), category="encounter")
     patient = _patient(patient_id)
-    decision = require_record_access(patient_id, category="encounter")
-    visits = records.current_encounters(patient_id, signed_only=False)
+    visits = records.current_encounters(patient_id, drafts_of=current_user.id)
     history = {e.appointment_id: records.encounter_versions(e) for e in visits if e.version > 1}
     allergies = records.allergies(patient_id)
     records.record_read(patient_id, ["encounter", "allergy", "vitals", "diagnosis", "prescription"],
                         view="doctor.chart", decision=decision)
-    db.session.commit()
     return render("doctors/records/chart.html", patient=patient, visits=visits, history=history,
                   allergies=allergies, decision=decision, allergy_form=AllergyForm(formdata=None),
                   vitals=records.vitals_series(patient_id), severities=list(Severity))
@@ -349,8 +321,8 @@ def chart(patient_id: int):
 
 @bp.route("/patients/<int:patient_id>/allergies", methods=["POST"])
 def add_allergy(patient_id: int):
+    authorize(Verb.WRITE, Resource.record(patient_id), category="allergy")
     patient = _patient(patient_id)
-    require_record_access(patient_id, category="allergy")
     form = AllergyForm()
     if form.validate_on_submit():
         try:
@@ -359,7 +331,6 @@ def add_allergy(patient_id: int):
         except records.InvalidInput as error:
             form.substance.errors = [error.errors["substance"]]
         else:
-            db.session.commit()
             if not is_htmx():
                 flash("Allergy recorded.", "success")
                 return redirect_to(url_for("doctors.chart", patient_id=patient_id))
@@ -367,19 +338,18 @@ def add_allergy(patient_id: int):
                           allergy_form=AllergyForm(formdata=None), saved="Allergy recorded.")
     template = "doctors/records/_allergies.html" if is_htmx() else "errors/error.html"
     if template.startswith("errors"):
-        return _failed(422, "Check the allergy", " ".join(e for errs in form.errors.values() for e in errs))
+        return failure(422, "Check the allergy", " ".join(e for errs in form.errors.values() for e in errs))
     return render(template, patient=patient, allergies=records.allergies(patient_id), allergy_form=form, status=422)
 
 
 @bp.route("/patients/<int:patient_id>/allergies/<int:allergy_id>/delete", methods=["POST"])
 def remove_allergy(patient_id: int, allergy_id: int):
+    authorize(Verb.WRITE, Resource.record(patient_id), category="allergy")
     patient = _patient(patient_id)
-    require_record_access(patient_id, category="allergy")
     allergy = db.session.get(Allergy, allergy_id)
     if allergy is None or allergy.patient_id != patient_id or allergy.removed_at is not None:
         abort(404)
     records.remove_allergy(allergy, by=_me())
-    db.session.commit()
     if not is_htmx():
         flash("Allergy removed (entered in error).", "success")
         return redirect_to(url_for("doctors.chart", patient_id=patient_id))
@@ -394,8 +364,7 @@ def break_glass(patient_id: int):
     if not form.validate_on_submit():
         return render("doctors/records/break_glass.html", patient=patient, form=form, minutes=BREAK_GLASS_MINUTES,
                       status=422 if form.is_submitted() else 200)
-    grant_break_glass(_me(), patient_id, form.reason.data)
-    db.session.commit()
+    records.grant_break_glass(_me(), patient_id, form.reason.data)
     flash(f"Emergency access to {patient.full_name}'s record for {BREAK_GLASS_MINUTES} minutes. "
           "This access is recorded and reviewed.", "warning")
     return redirect_to(url_for("doctors.chart", patient_id=patient_id))

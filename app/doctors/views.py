@@ -6,7 +6,6 @@ from datetime import timedelta
 from flask import Blueprint, abort, current_app, flash, url_for
 from flask_login import current_user
 
-from app.accounts.models import Role
 from app.clinic.forms import DoctorSelfForm
 from app.clinic.models import DoctorProfile
 from app.clinic.services import get_doctor, update_own_profile
@@ -17,12 +16,14 @@ from app.scheduling.models import Unavailability, UnavailabilityKind, WeeklyAvai
 from app.scheduling.services import (ScheduleError, add_unavailability, add_window, delete_unavailability,
                                      delete_window, leave, local_range, windows)
 from app.appointments.services import bookable_slots
+from app.scheduling.slots import by_day
 from app.timeutil import clinic_today
-from app.web.access import guard_blueprint
+from app.policy import Resource, Verb
+from app.web.access import authorize, guard_blueprint
 from app.web.rendering import redirect_to, render
 
 bp = Blueprint("doctors", __name__, url_prefix="/doctor")
-guard_blueprint(bp, Role.DOCTOR)
+guard_blueprint(bp, "doctor")
 
 
 def _my_profile() -> DoctorProfile:
@@ -41,7 +42,6 @@ def profile():
         status = 422 if form.is_submitted() else 200
         return render("doctors/profile.html", form=form, doctor=doctor, status=status)
     update_own_profile(doctor, phone=form.phone.data, bio=form.bio.data)
-    db.session.commit()
     flash("Your profile is saved.", "success")
     return redirect_to(url_for("doctors.profile"))
 
@@ -53,12 +53,9 @@ def _availability_page(doctor: DoctorProfile, *, window_form=None, leave_form=No
     today = clinic_today()
     days = current_app.config["HMS_SLOT_PREVIEW_DAYS"]
     slots = bookable_slots([doctor.user_id], today, today + timedelta(days=days - 1))[doctor.user_id]
-    by_day: dict = {}
-    for slot in slots:
-        by_day.setdefault(slot.local_start().date(), []).append(slot)
     return render("doctors/availability.html", doctor=doctor, windows=windows(doctor.user_id),
                   leave=leave(doctor.user_id, from_day=today), window_form=window_form, leave_form=leave_form,
-                  preview=by_day, preview_days=days, status=status)
+                  preview=by_day(slots), preview_days=days, status=status)
 
 
 @bp.route("/availability")
@@ -79,24 +76,21 @@ def add_availability_window():
     except ScheduleError as error:
         form[error.field].errors.append(str(error))
         return _availability_page(doctor, window_form=form, status=422)
-    db.session.commit()
     flash("Availability added.", "success")
     return redirect_to(url_for("doctors.availability"))
 
 
-def _own(model, entry_id: int, doctor: DoctorProfile):
-    """Another doctor's row answers 404, as if it did not exist."""
+def _own(model, entry_id: int):
+    """One of the signed-in doctor's schedule entries (the policy answers 404 for another's)."""
     entry = db.session.get(model, entry_id)
-    if entry is None or entry.doctor_id != doctor.user_id:
-        abort(404)
+    authorize(Verb.WRITE, Resource.schedule_entry(entry_id, entry))
     return entry
 
 
 @bp.route("/availability/windows/<int:window_id>/delete", methods=["POST"])
 def remove_availability_window(window_id: int):
     doctor = _my_profile()
-    delete_window(doctor, _own(WeeklyAvailability, window_id, doctor))
-    db.session.commit()
+    delete_window(doctor, _own(WeeklyAvailability, window_id))
     flash("Availability removed.", "success")
     return redirect_to(url_for("doctors.availability"))
 
@@ -114,7 +108,6 @@ def add_leave():
     except ScheduleError as error:
         form[error.field].errors.append(str(error))
         return _availability_page(doctor, leave_form=form, status=422)
-    db.session.commit()
     flash("Time off added; those slots can no longer be booked.", "success")
     return redirect_to(url_for("doctors.availability"))
 
@@ -122,8 +115,7 @@ def add_leave():
 @bp.route("/availability/leave/<int:entry_id>/delete", methods=["POST"])
 def remove_leave(entry_id: int):
     doctor = _my_profile()
-    delete_unavailability(doctor, _own(Unavailability, entry_id, doctor))
-    db.session.commit()
+    delete_unavailability(doctor, _own(Unavailability, entry_id))
     flash("Time off removed.", "success")
     return redirect_to(url_for("doctors.availability"))
 

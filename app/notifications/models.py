@@ -6,7 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db_types import UTCDateTime
+from app.db_types import UTCDateTime, enum_column
 from app.extensions import db
 from app.timeutil import utcnow
 
@@ -28,17 +28,13 @@ class DeliveryStatus(enum.StrEnum):
     SKIPPED = "skipped"
 
 
-def _enum(cls, name):
-    return sa.Enum(cls, name=name, values_callable=lambda members: [m.value for m in members])
-
-
 class NotificationTemplate(db.Model):
     __tablename__ = "notification_templates"
     __table_args__ = (sa.UniqueConstraint("event_type", "channel"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_type: Mapped[str] = mapped_column(sa.String(64))
-    channel: Mapped[Channel] = mapped_column(_enum(Channel, "channel"))
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel, "channel"))
     subject: Mapped[str | None] = mapped_column(sa.String(200))
     body_text: Mapped[str] = mapped_column(sa.Text)
     body_html: Mapped[str | None] = mapped_column(sa.Text)
@@ -60,13 +56,13 @@ class Notification(db.Model):
     id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
     event_id: Mapped[str] = mapped_column(sa.String(36))
     event_type: Mapped[str] = mapped_column(sa.String(64))
-    channel: Mapped[Channel] = mapped_column(_enum(Channel, "channel"))
+    channel: Mapped[Channel] = mapped_column(enum_column(Channel, "channel"))
     user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     recipient: Mapped[str] = mapped_column(sa.String(254))
     subject: Mapped[str | None] = mapped_column(sa.String(200))
     body_text: Mapped[str] = mapped_column(sa.Text)
     body_html: Mapped[str | None] = mapped_column(sa.Text)
-    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus, "delivery_status"))
+    status: Mapped[DeliveryStatus] = mapped_column(enum_column(DeliveryStatus, "delivery_status"))
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(sa.String(500))
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

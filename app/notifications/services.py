@@ -179,11 +179,6 @@ def record_all_deliveries(envelopes: list[dict]) -> list[Notification]:
     return rows
 
 
-def record_deliveries(envelope: dict) -> list[Notification]:
-    """The messages an event asks for, as rows the dispatcher will deliver. The caller commits."""
-    return record_all_deliveries([envelope])
-
-
 def _deliveries(event: NotifyingEvent, envelope: dict, user: User, templates: dict,
                 now: datetime) -> list[Notification]:
     context = _context(event, envelope, user)

@@ -16,17 +16,18 @@ from flask import current_app, flash, request, url_for
 from flask_login import current_user
 
 from app.appointments.models import Appointment, Status
+from app.appointments.queries import for_patient
 from app.appointments.services import (BookingError, TransitionError, book, bookable_slots, can_patient_change,
-                                       for_patient, reschedule, transition)
+                                       reschedule, transition)
 from app.clinic.models import Department, DoctorProfile
 from app.clinic.services import departments, doctors_query, get_doctor
 from app.extensions import db
 from app.patients.forms import BookingForm, RescheduleForm, parse_start
 from app.patients.views import bp
-from app.scheduling.slots import Slot
+from app.scheduling.slots import Slot, by_day
 from app.timeutil import clinic_today, clinic_zone, utcnow
-from app.transactions import commit_with_retry
-from app.web.access import require_own
+from app.policy import Resource, Verb
+from app.web.access import authorize
 from app.web.rendering import redirect_to, render
 
 CHANGEABLE = (Status.REQUESTED, Status.CONFIRMED)  # by the patient, before the cutoff
@@ -41,13 +42,6 @@ FRAGMENTS = {"start": "patients/_book_slot.html", "day": "patients/_book_day.htm
 
 def doctor_title(name: str) -> str:
     return name if re.match(r"Dr\.?\s", name) else f"Dr {name}"
-
-
-def _by_day(slots: list[Slot]) -> dict[date, list[Slot]]:
-    days: dict[date, list[Slot]] = {}
-    for slot in slots:
-        days.setdefault(slot.local_start().date(), []).append(slot)
-    return days
 
 
 def _date_arg(name: str) -> date | None:
@@ -73,7 +67,7 @@ class TimeChoice:
     def choose(self, slots: list[Slot], day: date | None, start: datetime | None, *, keep_time: bool) -> None:
         """Keep the day and time only while they are free; with `keep_time` (a refused request, shown
         again with its message) the chosen time stays even if it is no longer free."""
-        self.days = _by_day(slots)
+        self.days = by_day(slots)
         if start is not None:
             day = start.astimezone(clinic_zone()).date()
         if day is None or (day not in self.days and not keep_time):
@@ -163,9 +157,8 @@ def _request_appointment():
     error, status = None, 422
     if form.validate_on_submit():
         try:
-            appointment = commit_with_retry(lambda: book(
-                current_user, doctor_id=form.doctor.data, department_id=form.department.data,
-                starts_at=form.start.data, reason=form.reason.data))
+            appointment = book(current_user, doctor_id=form.doctor.data, department_id=form.department.data,
+                               starts_at=form.start.data, reason=form.reason.data)
         except BookingError as refused:
             db.session.rollback()
             error, status = refused, 409 if refused.code in CONFLICTS else 422
@@ -192,13 +185,6 @@ def patient_status(status: Status) -> str:
     return "Cancelled by you" if status is Status.CANCELLED_BY_PATIENT else status.label
 
 
-@bp.app_template_global()
-def next_appointment(patient_id: int) -> Appointment | None:
-    """For the patient's home page: the next upcoming appointment, if any."""
-    upcoming, _ = for_patient(patient_id)
-    return upcoming[0] if upcoming else None
-
-
 def _own_appointment(appointment_id: int) -> Appointment:
     """The signed-in patient's appointment (404 otherwise). A change locks the row and reads it afresh, so a
     doctor's decline or cancel that lands at the same moment is never overwritten."""
@@ -206,7 +192,7 @@ def _own_appointment(appointment_id: int) -> Appointment:
     if request.method == "POST":
         query = query.with_for_update().execution_options(populate_existing=True)
     appointment = db.session.scalar(query)
-    require_own("appointment", appointment_id, appointment.patient_id if appointment else None)
+    authorize(Verb.READ if request.method == "GET" else Verb.WRITE, Resource.appointment(appointment_id, appointment))
     return appointment
 
 
@@ -265,7 +251,7 @@ def reschedule_appointment(appointment_id: int):
         steps = _reschedule_steps(appointment, None, None)
         return _appointment_page(appointment, rescheduling=steps, form=form, status=422)
     try:
-        commit_with_retry(lambda: reschedule(appointment, current_user, starts_at=form.start.data))
+        reschedule(appointment, current_user, starts_at=form.start.data)
     except BookingError as error:
         db.session.rollback()
         steps = _reschedule_steps(appointment, None, form.start.data, keep_time=True)
@@ -282,7 +268,7 @@ def reschedule_appointment(appointment_id: int):
 def cancel_appointment(appointment_id: int):
     appointment = _own_appointment(appointment_id)
     try:
-        commit_with_retry(lambda: transition(appointment, Status.CANCELLED_BY_PATIENT, current_user))
+        transition(appointment, Status.CANCELLED_BY_PATIENT, current_user)
     except TransitionError as error:
         db.session.rollback()
         return _too_late(appointment, str(error))

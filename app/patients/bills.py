@@ -1,7 +1,7 @@
 """A patient's bills: the list with status and balance, one bill in detail, its PDF, and the billing history.
 
 Routes of the patients blueprint. Drafts are the clinic's work in progress and are never shown. Another
-patient's bill answers 404 (`require_own`, audited), the PDF too. Opening a bill and downloading its PDF
+patient's bill answers 404 (the access policy, audited), the PDF too. Opening a bill and downloading its PDF
 are recorded as events (`invoice.viewed`, `invoice.pdf_downloaded`), so the audit trail shows who read it.
 """
 from __future__ import annotations
@@ -14,12 +14,13 @@ from flask_login import current_user
 
 from app.billing.models import Claim, Invoice, InvoiceHistory, InvoiceStatus, Payment, Refund, RefundStatus
 from app.billing.pdf import render_pdf
-from app.billing.services import Share, patient_bill_filter, patient_bills_query, share, shown_to_patient
+from app.billing.services import Share, patient_bill_filter, patient_bills_query, share
 from app.events.outbox import emit
 from app.extensions import db
 from app.patients.views import bp
 from app.timeutil import utcnow
-from app.web.access import require_own
+from app.policy import Resource, Verb
+from app.web.access import authorize
 from app.web.pagination import paginate
 from app.web.rendering import render
 
@@ -52,7 +53,7 @@ def _own_bill(invoice_id: int) -> Invoice:
                  sa.orm.selectinload(Invoice.refunds), sa.orm.selectinload(Invoice.claims),
                  sa.orm.selectinload(Invoice.history), sa.orm.joinedload(Invoice.doctor_user),
                  sa.orm.joinedload(Invoice.department), sa.orm.joinedload(Invoice.patient)))
-    require_own("invoice", invoice_id, invoice.patient_id if invoice and shown_to_patient(invoice) else None)
+    authorize(Verb.READ, Resource.invoice(invoice_id, invoice))
     return invoice
 
 
@@ -83,7 +84,6 @@ def bills_history():
 def bill(invoice_id: int):
     invoice = _own_bill(invoice_id)
     emit("invoice.viewed", "invoice", invoice.id, {"number": invoice.number}, patient_id=invoice.patient_id)
-    db.session.commit()
     return render("patients/bills/detail.html", invoice=invoice, summary=BillSummary.of(invoice))
 
 
@@ -94,7 +94,6 @@ def bill_pdf(invoice_id: int):
                      clinic_name=current_app.config["HMS_CLINIC_NAME"],
                      clinic_timezone=current_app.config["HMS_TIMEZONE"], printed_at=utcnow())
     emit("invoice.pdf_downloaded", "invoice", invoice.id, {"number": invoice.number}, patient_id=invoice.patient_id)
-    db.session.commit()
     response = make_response(pdf)
     response.headers["Content-Type"] = "application/pdf"
     response.headers["Content-Disposition"] = f'attachment; filename="{invoice.number or invoice.id}.pdf"'

@@ -17,12 +17,12 @@ from flask import abort
 from flask_login import current_user
 
 from app.clinic.services import get_doctor
-from app.extensions import db
 from app.patients.views import bp
 from app.records import services as records
-from app.records.access import require_record_access
+from app.policy import Resource, Verb
 from app.records.models import Encounter
 from app.timeutil import utcnow
+from app.web.access import authorize
 from app.web.rendering import render
 
 # (title, unit, [(label, key of a vitals_series point)], (low, high) the axis shows at least, so that a
@@ -55,7 +55,7 @@ def _page(template: str, categories: tuple[str, ...], *, view: str, encounter: E
     """Render a records page for the signed-in patient and audit it: one `record.viewed` event per page.
     Every page shows the allergies (the banner), so "allergy" is always among its categories."""
     patient_id = current_user.id
-    decision = require_record_access(patient_id, category=categories[0])
+    decision = authorize(Verb.READ, Resource.record(patient_id), category=categories[0])
     if encounter is None:
         records.record_read(patient_id, categories, view=view, decision=decision)
     else:
@@ -63,7 +63,6 @@ def _page(template: str, categories: tuple[str, ...], *, view: str, encounter: E
                             decision=decision)
     response = render(template, allergies=records.allergies(patient_id), patient=current_user,
                       encounter=encounter, **context)
-    db.session.commit()
     return response
 
 
@@ -71,11 +70,7 @@ def _own_signed_encounter(encounter_id: int) -> Encounter:
     """A signed encounter (any version) of the signed-in patient. Another patient's answers 404 (the
     access policy audits the attempt); so do drafts, which patients never see."""
     encounter = records.get_encounter(encounter_id)
-    if encounter is None:
-        abort(404)
-    require_record_access(encounter.patient_id)
-    if not encounter.signed:
-        abort(404)
+    authorize(Verb.READ, Resource.encounter(encounter_id, encounter), category="encounter")
     return encounter
 
 

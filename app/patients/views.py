@@ -4,20 +4,22 @@ from __future__ import annotations
 from flask import Blueprint, abort, request, url_for
 from flask_login import current_user
 
-from app.accounts.models import Role, User
+from app.accounts.models import User
 from app.accounts.services import AccountError
+from app.appointments.queries import next_for_patient
 from app.extensions import db
 from app.patients.profile import SECTIONS
-from app.web.access import guard_blueprint, require_own
+from app.policy import Resource, Verb
+from app.web.access import authorize, guard_blueprint
 from app.web.rendering import fragment_or_redirect, render, render_form_errors
 
 bp = Blueprint("patients", __name__, url_prefix="/patient")
-guard_blueprint(bp, Role.PATIENT)
+guard_blueprint(bp, "patient")
 
 
-def _patient_or_404(patient_id: int) -> User:
+def _patient_or_404(patient_id: int, verb: Verb = Verb.READ) -> User:
     user = db.session.get(User, patient_id)
-    require_own("patient", patient_id, user.id if user is not None and user.patient is not None else None)
+    authorize(verb, Resource.patient(patient_id, user))
     return user
 
 
@@ -30,7 +32,7 @@ def _section_or_404(key: str):
 
 @bp.route("/")
 def home():
-    return render("patients/home.html", patient=current_user)
+    return render("patients/home.html", patient=current_user, next=next_for_patient(current_user.id))
 
 
 @bp.route("/<int:patient_id>/profile")
@@ -41,7 +43,7 @@ def profile(patient_id: int):
 @bp.route("/<int:patient_id>/profile/<key>", methods=["GET", "POST"])
 def profile_section(patient_id: int, key: str):
     """GET: the section as text (HTMX: the fragment, e.g. after Cancel). POST: save the section's form."""
-    patient = _patient_or_404(patient_id)
+    patient = _patient_or_404(patient_id, Verb.READ if request.method == "GET" else Verb.WRITE)
     section = _section_or_404(key)
     context = {"patient": patient, "sections": SECTIONS.values(), "section": section}
     if request.method == "GET":
@@ -56,7 +58,6 @@ def profile_section(patient_id: int, key: str):
         form[error.field].errors.append(str(error))
         return render_form_errors("patients/profile.html", fragment="patients/_profile_section.html",
                                   editing=section.key, form=form, **context)
-    db.session.commit()
     return fragment_or_redirect("patients/_profile_section.html",
                                 url_for("patients.profile", patient_id=patient.id),
                                 flash_message=f"{section.title} saved.", saved=True, **context)

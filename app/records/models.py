@@ -12,13 +12,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.accounts.models import User
 from app.appointments.models import Appointment
-from app.db_types import UTCDateTime
+from app.db_types import UTCDateTime, enum_column
 from app.extensions import db
 from app.timeutil import utcnow
-
-
-def _enum(cls: type[enum.Enum], name: str) -> sa.Enum:
-    return sa.Enum(cls, name=name, values_callable=lambda members: [m.value for m in members])
 
 
 class EncounterStatus(enum.StrEnum):
@@ -60,7 +56,7 @@ class Encounter(db.Model):
     version: Mapped[int] = mapped_column(sa.SmallInteger, default=1)
     amends_id: Mapped[int | None] = mapped_column(sa.ForeignKey("encounters.id"))
     amendment_reason: Mapped[str | None] = mapped_column(sa.String(500))
-    status: Mapped[EncounterStatus] = mapped_column(_enum(EncounterStatus, "encounter_status"),
+    status: Mapped[EncounterStatus] = mapped_column(enum_column(EncounterStatus, "encounter_status"),
                                                     default=EncounterStatus.DRAFT)
     chief_complaint: Mapped[str] = mapped_column(sa.String(500), default="")
     subjective: Mapped[str] = mapped_column(sa.Text, default="")
@@ -155,7 +151,7 @@ class Allergy(db.Model):
     patient_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     substance: Mapped[str] = mapped_column(sa.String(120))
     reaction: Mapped[str] = mapped_column(sa.String(255))
-    severity: Mapped[Severity] = mapped_column(_enum(Severity, "allergy_severity"))
+    severity: Mapped[Severity] = mapped_column(enum_column(Severity, "allergy_severity"))
     recorded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

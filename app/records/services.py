@@ -4,19 +4,18 @@ reads the patient and doctor pages share. Functions add and flush; the caller co
 Public API (patient side and doctor side alike):
 
 Access and audit
-- `access.require_record_access(patient_id, category=...) -> Decision`: the one access policy (see
-  `app/records/access.py`); aborts 404 / 403 (doctors without a relationship get the break-glass form).
-  `access.decide(user, patient_id)` answers the same question without aborting or auditing.
+- Who may read or write a record is the access policy's question (`app.policy`; the pages ask it through
+  `app.web.access.authorize`), asked before any of these functions is called.
 - `record_read(patient_id, categories, *, view, entity_type="patient", entity_id=None, decision=None)`:
   emits ONE `record.viewed` event for one read (a page, or an HTMX refresh of it); the caller commits.
   Call it once per request that shows clinical data, after the access check.
 
 Reads (each returns ORM rows with what the templates need loaded)
-- `current_encounters(patient_id, *, signed_only=True) -> list[Encounter]`: the current version of each
-  visit (the latest signed one; with signed_only=False the latest version whatever its state), newest
-  visit first, diagnoses and prescriptions loaded.
+- `current_encounters(patient_id, *, drafts_of=None) -> list[Encounter]`: the current version of each
+  visit (the latest signed one; with `drafts_of` a doctor's id, also that doctor's own later drafts: a draft
+  is readable by its author only), newest visit first, diagnoses and prescriptions loaded.
 - `encounter_versions(encounter) -> list[Encounter]`: every version of that visit, oldest first.
-- `is_superseded(encounter) -> bool`, `superseding(encounter) -> Encounter | None`.
+- `superseding(encounter) -> Encounter | None`.
 - `get_encounter(encounter_id) -> Encounter | None`.
 - `patient_diagnoses(patient_id)`, `patient_prescriptions(patient_id)`: of current signed encounters.
 - `allergies(patient_id) -> list[Allergy]`: active allergies, most severe first.
@@ -27,7 +26,7 @@ Reads (each returns ORM rows with what the templates need loaded)
 Writes (doctor side)
 - `open_encounter(doctor, appointment)`, `save_notes`, `save_vitals`, `add_diagnosis`, `remove_diagnosis`,
   `add_prescription`, `remove_prescription`, `sign`, `amend`, `record_allergy`, `remove_allergy`,
-  `access.grant_break_glass`. A signed encounter is refused by every mutating function with
+  `grant_break_glass`. A signed encounter is refused by every mutating function with
   `RecordLocked` (HTTP 409); bad input raises `InvalidInput` (field → message, HTTP 422); a prescription
   matching an allergy that was not acknowledged raises `AllergyWarning` (HTTP 422; `matches` holds an
   `AllergyMatch` per matching allergy, with its `reason`).
@@ -35,7 +34,7 @@ Writes (doctor side)
   (`app/records/drug_classes.py`); `match_allergies(allergies, drug_name)` is the same rule without the
   database.
 
-Audit events (all with patient_id and data.category): record.viewed, record.access_denied,
+Audit events (all with patient_id and data.category): record.viewed, access.denied,
 record.break_glass, encounter.created, encounter.updated, encounter.signed, encounter.amended,
 vitals.recorded, diagnosis.added, diagnosis.removed, prescription.created, prescription.removed,
 allergy.recorded, allergy.removed.
@@ -43,7 +42,7 @@ allergy.recorded, allergy.removed.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
@@ -55,10 +54,10 @@ from app.db_types import TEXT_MAX_CHARS
 from app.events.outbox import emit
 from app.extensions import db
 from app.records import drug_classes, icd10
-from app.records.access import Decision
+from app.policy import BREAK_GLASS_MINUTES, Decision
 from app.records.drug_classes import normalise
-from app.records.models import (NOTE_COLUMNS, VITAL_COLUMNS, Allergy, AllergyAcknowledgement, Diagnosis, Encounter,
-                                EncounterStatus, Prescription, Severity)
+from app.records.models import (NOTE_COLUMNS, VITAL_COLUMNS, Allergy, AllergyAcknowledgement, BreakGlassGrant,
+                                Diagnosis, Encounter, EncounterStatus, Prescription, Severity)
 from app.timeutil import to_clinic_time, utcnow
 
 CATEGORIES = ("encounter", "diagnosis", "prescription", "allergy", "vitals")
@@ -83,6 +82,21 @@ class AllergyWarning(Exception):
     def __init__(self, matches: list[AllergyMatch]):
         super().__init__("This drug matches a recorded allergy: " + "; ".join(m.reason for m in matches))
         self.matches = matches
+
+
+# --- break-glass -------------------------------------------------------------------------------------------
+
+def grant_break_glass(doctor: User, patient_id: int, reason: str) -> BreakGlassGrant:
+    """Open the record for BREAK_GLASS_MINUTES; the audit event is what the admin sees flagged."""
+    now = utcnow()
+    grant = BreakGlassGrant(doctor_id=doctor.id, patient_id=patient_id, reason=reason.strip(), started_at=now,
+                            expires_at=now + timedelta(minutes=BREAK_GLASS_MINUTES))
+    db.session.add(grant)
+    db.session.flush()
+    emit("record.break_glass", "break_glass_grant", grant.id,
+         {"category": "record", "reason": grant.reason, "expires_at": grant.expires_at.isoformat(),
+          "minutes": BREAK_GLASS_MINUTES, "break_glass": True}, patient_id=patient_id)
+    return grant
 
 
 # --- audit --------------------------------------------------------------------------------------------
@@ -128,14 +142,17 @@ def get_encounter(encounter_id: int, *, for_update: bool = False) -> Encounter |
     return db.session.scalar(query)
 
 
-def current_encounters(patient_id: int, *, signed_only: bool = True) -> list[Encounter]:
-    """The current version of each visit: the highest version (signed only, unless told otherwise)."""
+def current_encounters(patient_id: int, *, drafts_of: int | None = None) -> list[Encounter]:
+    """The current version of each visit: its highest signed version, or with `drafts_of` its highest version
+    that is signed or a draft of that doctor's (nobody else reads a draft)."""
+    def readable(model) -> sa.ColumnElement[bool]:
+        signed = model.status == EncounterStatus.SIGNED
+        return signed if drafts_of is None else sa.or_(signed, model.doctor_id == drafts_of)
+
     newer = aliased(Encounter)
-    conditions = [newer.appointment_id == Encounter.appointment_id, newer.version > Encounter.version]
-    query = sa.select(Encounter).where(Encounter.patient_id == patient_id)
-    if signed_only:
-        query = query.where(Encounter.status == EncounterStatus.SIGNED)
-        conditions.append(newer.status == EncounterStatus.SIGNED)
+    query = sa.select(Encounter).where(Encounter.patient_id == patient_id, readable(Encounter))
+    conditions = [newer.appointment_id == Encounter.appointment_id, newer.version > Encounter.version,
+                  readable(newer)]
     query = query.where(~sa.exists().where(*conditions)).join(Encounter.appointment).order_by(
         Appointment.starts_at.desc(), Encounter.id.desc())
     return list(db.session.scalars(_loaded(query)).unique())
@@ -151,10 +168,6 @@ def superseding(encounter: Encounter) -> Encounter | None:
     return db.session.scalar(sa.select(Encounter).where(
         Encounter.appointment_id == encounter.appointment_id, Encounter.version > encounter.version,
         Encounter.status == EncounterStatus.SIGNED).order_by(Encounter.version).limit(1))
-
-
-def is_superseded(encounter: Encounter) -> bool:
-    return superseding(encounter) is not None
 
 
 def latest_version(appointment_id: int) -> Encounter | None:
@@ -533,7 +546,3 @@ def amend(encounter: Encounter, doctor: User, reason: str) -> Encounter:
 def lock_appointment(appointment_id: int) -> Appointment | None:
     """The appointment row, locked, so two "open encounter" requests cannot both create version 1."""
     return db.session.scalar(sa.select(Appointment).where(Appointment.id == appointment_id).with_for_update())
-
-
-def touched_at(encounter: Encounter) -> datetime:
-    return encounter.signed_at or encounter.updated_at

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clinic.models import Department
-from app.db_types import UTCDateTime
+from app.db_types import UTCDateTime, enum_column
 from app.extensions import db
 from app.timeutil import utcnow
 
@@ -60,7 +60,7 @@ class Unavailability(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     doctor_id: Mapped[int] = mapped_column(sa.ForeignKey("doctor_profiles.user_id"))
     kind: Mapped[UnavailabilityKind] = mapped_column(
-        sa.Enum(UnavailabilityKind, name="unavailability_kind", values_callable=lambda e: [m.value for m in e]))
+        enum_column(UnavailabilityKind, "unavailability_kind"))
     starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
     reason: Mapped[str] = mapped_column(sa.String(200))

@@ -67,6 +67,14 @@ class Slot:
         return self.end.astimezone(zone or clinic_zone())
 
 
+def by_day(slots: list[Slot]) -> dict[date, list[Slot]]:
+    """The slots grouped by their day in the clinic's zone, in the order given."""
+    days: dict[date, list[Slot]] = {}
+    for slot in slots:
+        days.setdefault(slot.local_start().date(), []).append(slot)
+    return days
+
+
 @dataclass(frozen=True)
 class Window:
     """A weekly availability window, detached from the database (weekday 0 = Monday, local times)."""

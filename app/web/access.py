@@ -1,64 +1,80 @@
-"""Who may see what: the role guard and the ownership checks, in one place; every refusal is audited."""
+"""The pages' door to the access policy (`app.policy`): ask it, and turn a refusal into the answer the
+visitor must get, audited the same way everywhere.
+
+- `guard_blueprint(bp, area)` and `@requires(area)`: the role's workspace (anonymous visitors go to sign in).
+- `authorize(verb, resource)`: a resource; the decision, or the request ends with 404 (the resource's
+  existence is not confirmed) or 403 (a doctor without a care relationship gets the break-glass form).
+Every refusal of a signed-in user is audited as `access.denied`: who, which route, which resource, why.
+"""
 from __future__ import annotations
 
 from functools import wraps
 from typing import NoReturn
 
-from flask import Blueprint, abort, request
+from flask import Blueprint, abort, make_response, render_template, request
 from flask_login import current_user
 
-from app.accounts.models import Role
+from app.policy import Actor, Decision, Kind, Resource, Verb, decide
 
 
-def _check_roles(roles: tuple[Role, ...]) -> None:
-    if not current_user.is_authenticated:
-        from app.extensions import login_manager
-
-        abort(login_manager.unauthorized())
-    if current_user.role not in roles:
-        deny(403, "route", request.path, reason=f"role_{current_user.role.value}")
+def current_actor() -> Actor:
+    return Actor(current_user._get_current_object())
 
 
-def deny(status: int, resource: str, resource_id: object, *, reason: str, patient_id: int | None = None) -> NoReturn:
-    """Refuse the request with `status` (404 where the resource's existence must not be confirmed) and audit
-    the refusal as `access.denied`: who, which route, which resource, why. The refusal is committed on its own;
-    nothing else of the request is saved."""
+def authorize(verb: Verb, resource: Resource, *, category: str | None = None) -> Decision:
+    """The policy's decision for the signed-in user, or the request ends (see the module's docstring)."""
+    decision = decide(current_actor(), verb, resource)
+    if not decision.allowed:
+        refuse(decision, verb, resource, category=category)
+    return decision
+
+
+def refuse(decision: Decision, verb: Verb, resource: Resource, *, category: str | None = None) -> NoReturn:
+    """End the request with the refusal's status, audited; nothing else of the request is saved (see
+    `app.web.unit_of_work`): the audit row is written after the rollback."""
     from app.events.outbox import emit
-    from app.extensions import db
+    from app.extensions import login_manager
+    from app.web.unit_of_work import after_rollback
 
-    if current_user.is_authenticated:
-        db.session.rollback()
-        emit("access.denied", resource, resource_id if resource_id is not None else "-",
-             {"endpoint": request.endpoint, "method": request.method, "path": request.path[:500], "status": status,
-              "reason": reason}, patient_id=patient_id, outcome="denied")
-        db.session.commit()
-    abort(status)
+    if not current_user.is_authenticated:
+        if resource.kind is Kind.AREA:
+            abort(login_manager.unauthorized())
+        abort(decision.status)
+    details = {"endpoint": request.endpoint, "method": request.method, "path": request.path[:500],
+               "status": decision.status, "action": verb.value, "reason": decision.basis}
+    if category is not None:
+        details["category"] = category
+    after_rollback(lambda: emit("access.denied", resource.kind.value, resource.id, details,
+                                patient_id=resource.patient_id, outcome="denied"))
+    if decision.offers_break_glass:
+        from app.accounts.models import User
+        from app.extensions import db
+        from app.policy import BREAK_GLASS_MINUTES
+        from app.records.forms import BreakGlassForm
+
+        patient = db.session.get(User, resource.patient_id)
+        abort(make_response(render_template("doctors/records/break_glass.html", patient=patient,
+                                            form=BreakGlassForm(), minutes=BREAK_GLASS_MINUTES), 403))
+    abort(decision.status)
 
 
-def role_required(*roles: Role):
-    """Decorate a view: anonymous users go to the login page, other roles get 403."""
+def guard_blueprint(bp: Blueprint, area: str) -> None:
+    """Every view of `bp` is in `area` (see `app.policy.AREAS`)."""
+    def enter() -> None:
+        authorize(Verb.READ, Resource.area_of(area))
+
+    bp.before_request(enter)
+
+
+def requires(area: str):
+    """Decorate a view that needs `area` on top of its blueprint's (e.g. the billing desk, refund decisions)."""
 
     def decorator(view):
         @wraps(view)
         def wrapped(*args, **kwargs):
-            _check_roles(roles)
+            authorize(Verb.WRITE, Resource.area_of(area))
             return view(*args, **kwargs)
 
         return wrapped
 
     return decorator
-
-
-def guard_blueprint(bp: Blueprint, *roles: Role) -> None:
-    """Every view of `bp` is for `roles` only."""
-    bp.before_request(lambda: _check_roles(roles))
-
-
-def require_own(resource: str, resource_id: object, patient_user_id: int | None) -> None:
-    """Ownership: a patient reaches only their own `resource` (a missing one is `patient_user_id=None`). Anything
-    else answers 404, not 403, so that another patient's resource does not even confirm it exists; the attempt
-    is audited with the owner as the patient concerned."""
-    if patient_user_id is None:
-        deny(404, resource, resource_id, reason="not_found")
-    if current_user.role is not Role.PATIENT or current_user.id != patient_user_id:
-        deny(404, resource, resource_id, reason="not_own", patient_id=patient_user_id)

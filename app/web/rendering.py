@@ -22,6 +22,14 @@ def render_form_errors(template_name: str, /, *, fragment: str | None = None, **
     return render(template_name, fragment=fragment, status=422, **context)
 
 
+def failure(status: int, title: str, message: str) -> Response:
+    """An action that could not be done. HTMX does not swap an error answer (app.js shows a toast), so its
+    body is the message itself; a plain form gets the error page."""
+    if is_htmx():
+        return make_response(message, status, {"Content-Type": "text/plain; charset=utf-8"})
+    return make_response(render_template("errors/error.html", status=status, title=title, message=message), status)
+
+
 def safe_next(target: str | None, default: str, *, within: str = "/") -> str:
     """`target` if it is a path on this site under `within`, else `default`: a crafted `next` cannot send the
     user to another site (`https://evil.example/`, `//evil.example`, `/\\evil.example`) after an action."""

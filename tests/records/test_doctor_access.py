@@ -13,7 +13,7 @@ from app.appointments.models import Status
 from app.audit.models import AuditEntry
 from app.events.models import OutboxEvent
 from app.extensions import db
-from app.records.access import BREAK_GLASS_MINUTES
+from app.policy import BREAK_GLASS_MINUTES
 from app.records.models import BreakGlassGrant
 from tests.helpers import text
 from tests.records.clinical_data import CLINICAL_STRINGS, build_chart
@@ -77,7 +77,7 @@ def test_an_unrelated_doctor_gets_403_with_the_break_glass_form_and_no_clinical_
         assert response.status_code == 403, url
         assert 'data-testid="break-glass-form"' in text(response)
         assert_no_clinical_content(response)
-    denied = [e.envelope for e in _events(app, "record.access_denied")]
+    denied = [e.envelope for e in _events(app, "access.denied")]
     assert len(denied) == len(read_urls(world)) and all(e["outcome"] == "denied" for e in denied)
 
 
@@ -214,7 +214,7 @@ def test_only_a_confirmed_attended_or_recent_visit_opens_the_record(app, world, 
         assert chart.status_code == 403 and 'data-testid="break-glass-form"' in text(chart)
         assert_no_clinical_content(chart)
         assert "Maria Garcia" not in mine  # not listed among the doctor's patients either
-        [denied] = [e.envelope for e in _events(app, "record.access_denied")]
+        [denied] = [e.envelope for e in _events(app, "access.denied")]
         assert denied["data"]["basis"] == "no_relationship" and denied["actor"]["id"] == other.id
 
 

@@ -258,7 +258,7 @@ def test_a_refused_read_of_another_patients_visit_is_audited_as_denied(app, worl
     assert client.get(visit_url(world.chart.current_id)).status_code == 404
     with app.app_context():
         denied = [e.envelope for e in db.session.scalars(
-            sa.select(OutboxEvent).where(OutboxEvent.type == "record.access_denied"))]
+            sa.select(OutboxEvent).where(OutboxEvent.type == "access.denied"))]
     assert len(denied) == 1 and denied[0]["patient_id"] == world.patient.id
     assert denied[0]["actor"]["id"] == world.other.id and denied[0]["outcome"] == "denied"
     assert viewed_events(app, world.patient.id) == []

@@ -1,0 +1,29 @@
+"""Reads of people that several areas share."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from app.accounts.models import Role, User
+from app.extensions import db
+
+MIN_TERM = 2
+
+
+def patients_in_care_of(doctor_id: int) -> list[User]:
+    """The patients whose records `doctor_id` may read by the care relationship (`app.policy`), by name."""
+    from app.policy import in_care_of
+
+    return list(db.session.scalars(sa.select(User).where(User.id.in_(in_care_of(doctor_id)))
+                                   .order_by(User.full_name, User.id)))
+
+
+def find_patients(term: str | None, limit: int = 20) -> list[User]:
+    """Active patients whose name or email contains `term` (at least MIN_TERM characters; `%` and `_` are
+    matched as themselves), by name."""
+    term = (term or "").strip()
+    if len(term) < MIN_TERM:
+        return []
+    return list(db.session.scalars(sa.select(User).where(
+        User.role == Role.PATIENT, User.active.is_(True),
+        sa.or_(User.full_name.contains(term, autoescape=True), User.email.contains(term, autoescape=True)))
+        .order_by(User.full_name, User.id).limit(limit)))

@@ -1,0 +1,272 @@
+"""The one access policy: may this actor do this action on this resource?
+
+Every door asks it: the pages through `app.web.access.authorize`, and programs through the same call with
+their token's scopes on top. It has no side effects; the caller audits a refusal (`access.denied`).
+
+Who may do what:
+
+- **Areas** (a role's workspace): patients the patient portal, doctors the doctor's workspace, billing clerks
+  and admins the billing office (only clerks work its desk: invoices, payments, claims; only admins decide
+  refunds), admins the administration. Anyone else: 403.
+- **A patient's profile, appointments and bills**: the patient themselves (a bill once it was issued; a draft
+  never). A doctor reaches their own appointments. Billing staff reach every bill. Anyone else gets 404, so
+  that another patient's resource does not even confirm it exists.
+- **A patient's clinical record** (`record`): the patient themselves; a doctor with the patient in their
+  care, that is with an appointment that is confirmed, checked in or completed and starts within the last
+  `HMS_CARE_RELATIONSHIP_MONTHS` (12) months, or a confirmed one ahead. A requested, declined, cancelled or
+  no-show appointment gives nothing beyond the request itself (the doctor sees it on their dashboard, not the
+  record). Any other doctor only through an active break-glass grant (a stated reason, BREAK_GLASS_MINUTES
+  long); without one: 403, with the break-glass form. Billing clerks and admins: 403, never clinical content.
+  The admin runs the clinic and reads the audit trail; they are not a clinician.
+- **An encounter** (a visit's note): reading it needs the record, and a draft is readable by its author
+  only (a patient never sees one). Writing needs to be its author, the appointment's doctor.
+- **A doctor's own schedule entries** (availability windows, time off): that doctor only; others 404.
+
+A token (the API, FHIR) carries scopes: an action also needs the scope of its resource, e.g.
+`appointment.read` or `record.write`. A browser session is not limited by scopes (`Actor.scopes is None`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from flask import current_app
+
+from app.accounts.models import Role, User
+from app.appointments.models import Appointment, Status
+from app.extensions import db
+from app.records.models import BreakGlassGrant
+from app.timeutil import utcnow
+
+if TYPE_CHECKING:
+    from app.billing.models import Invoice
+    from app.records.models import Encounter
+
+BREAK_GLASS_MINUTES = 60
+CARING = (Status.CONFIRMED, Status.CHECKED_IN, Status.COMPLETED)
+
+
+class Verb(StrEnum):
+    READ = "read"
+    WRITE = "write"
+
+
+class Kind(StrEnum):
+    AREA = "area"
+    PATIENT = "patient"  # a patient's profile
+    APPOINTMENT = "appointment"
+    INVOICE = "invoice"
+    RECORD = "record"  # a patient's clinical record as a whole (chart, allergies, vitals)
+    ENCOUNTER = "encounter"
+    SCHEDULE = "schedule"  # a doctor's availability window or time off
+
+
+AREAS: dict[str, tuple[Role, ...]] = {
+    "patient": (Role.PATIENT,),
+    "doctor": (Role.DOCTOR,),
+    "billing": (Role.CLERK, Role.ADMIN),
+    "admin": (Role.ADMIN,),
+    "billing_desk": (Role.CLERK,),  # writing invoices, payments, refund requests and claims
+    "refund_decisions": (Role.ADMIN,),  # approving a refund: not the clerk who asked for it
+}
+BILLING_STAFF = AREAS["billing"]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks: a user, and for a token its scopes (None for a browser session) and client."""
+    user: User
+    scopes: frozenset[str] | None = None
+    client_id: str | None = None
+
+    @property
+    def role(self) -> Role | None:
+        return self.user.role if self.user.is_authenticated else None
+
+
+@dataclass(frozen=True)
+class Resource:
+    """What is asked about, reduced to what the policy needs. `exists=False` for an id that names nothing."""
+    kind: Kind
+    id: object
+    patient_id: int | None = None  # whose it is
+    doctor_id: int | None = None  # the appointment's doctor, the encounter's author, the schedule entry's doctor
+    exists: bool = True
+    shown_to_patient: bool = True  # an issued bill, a signed encounter
+    area: str | None = None
+
+    @classmethod
+    def area_of(cls, name: str) -> Resource:
+        return cls(Kind.AREA, name, area=name)
+
+    @classmethod
+    def missing(cls, kind: Kind, ident: object) -> Resource:
+        return cls(kind, ident, exists=False)
+
+    @classmethod
+    def patient(cls, ident: int, user: User | None) -> Resource:
+        if user is None or user.role is not Role.PATIENT:
+            return cls.missing(Kind.PATIENT, ident)
+        return cls(Kind.PATIENT, ident, patient_id=user.id)
+
+    @classmethod
+    def appointment(cls, ident: int, appointment: Appointment | None) -> Resource:
+        if appointment is None:
+            return cls.missing(Kind.APPOINTMENT, ident)
+        return cls(Kind.APPOINTMENT, ident, patient_id=appointment.patient_id, doctor_id=appointment.doctor_id)
+
+    @classmethod
+    def invoice(cls, ident: int, invoice: Invoice | None) -> Resource:
+        if invoice is None:
+            return cls.missing(Kind.INVOICE, ident)
+        from app.billing.services import shown_to_patient
+
+        return cls(Kind.INVOICE, ident, patient_id=invoice.patient_id, shown_to_patient=shown_to_patient(invoice))
+
+    @classmethod
+    def record(cls, patient_id: int) -> Resource:
+        is_patient = db.session.scalar(sa.select(User.role).where(User.id == patient_id)) is Role.PATIENT
+        return cls(Kind.RECORD, patient_id, patient_id=patient_id, exists=is_patient)
+
+    @classmethod
+    def encounter(cls, ident: int, encounter: Encounter | None) -> Resource:
+        if encounter is None:
+            return cls.missing(Kind.ENCOUNTER, ident)
+        return cls(Kind.ENCOUNTER, ident, patient_id=encounter.patient_id, doctor_id=encounter.doctor_id,
+                   shown_to_patient=encounter.signed)
+
+    @classmethod
+    def schedule_entry(cls, ident: int, entry) -> Resource:
+        if entry is None:
+            return cls.missing(Kind.SCHEDULE, ident)
+        return cls(Kind.SCHEDULE, ident, doctor_id=entry.doctor_id)
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    status: int  # 200, 403 or 404
+    basis: str  # why: self, owner, care_relationship, break_glass, billing_staff, role, or the refusal's reason
+    grant: BreakGlassGrant | None = None
+
+    @property
+    def offers_break_glass(self) -> bool:
+        return self.basis == "no_relationship"
+
+
+def _allow(basis: str, grant: BreakGlassGrant | None = None) -> Decision:
+    return Decision(True, 200, basis, grant)
+
+
+def _hidden(reason: str) -> Decision:
+    return Decision(False, 404, reason)
+
+
+def _forbidden(reason: str) -> Decision:
+    return Decision(False, 403, reason)
+
+
+def required_scope(verb: Verb, resource: Resource) -> str | None:
+    return None if resource.kind is Kind.AREA else f"{resource.kind.value}.{verb.value}"
+
+
+def decide(actor: Actor, verb: Verb, resource: Resource, now: datetime | None = None) -> Decision:
+    """May `actor` `verb` `resource`? No side effects."""
+    if actor.role is None:
+        return _hidden("anonymous")
+    scope = required_scope(verb, resource)
+    if actor.scopes is not None and scope is not None and scope not in actor.scopes:
+        return _forbidden(f"scope_{scope}")
+    if resource.kind is Kind.AREA:
+        if actor.role in AREAS[resource.area or ""]:
+            return _allow("role")
+        return _forbidden(f"role_{actor.role.value}")
+    if not resource.exists:
+        return _hidden("not_found")
+    return _RULES[resource.kind](actor.user, verb, resource, now)
+
+
+def _own_by_patient(user: User, resource: Resource) -> Decision | None:
+    if user.role is Role.PATIENT:
+        if user.id == resource.patient_id and resource.shown_to_patient:
+            return _allow("self")
+        return _hidden("not_own")
+    return None
+
+
+def _patient_profile(user: User, verb: Verb, resource: Resource, now) -> Decision:
+    return _own_by_patient(user, resource) or _hidden("not_own")
+
+
+def _appointment(user: User, verb: Verb, resource: Resource, now) -> Decision:
+    if (own := _own_by_patient(user, resource)) is not None:
+        return own
+    if user.role is Role.DOCTOR and user.id == resource.doctor_id:
+        return _allow("owner")
+    return _hidden("not_own")
+
+
+def _invoice(user: User, verb: Verb, resource: Resource, now) -> Decision:
+    if user.role in BILLING_STAFF:
+        return _allow("billing_staff")
+    return _own_by_patient(user, resource) or _hidden("not_own")
+
+
+def _record(user: User, verb: Verb, resource: Resource, now) -> Decision:
+    if user.role is Role.PATIENT:
+        return _allow("self") if user.id == resource.patient_id and verb is Verb.READ else _hidden("not_own")
+    if user.role is not Role.DOCTOR:
+        return _forbidden(f"role_{user.role.value}")
+    assert resource.patient_id is not None
+    if has_care_relationship(user.id, resource.patient_id, now):
+        return _allow("care_relationship")
+    grant = active_grant(user.id, resource.patient_id, now)
+    if grant is not None:
+        return _allow("break_glass", grant)
+    return _forbidden("no_relationship")
+
+
+def _encounter(user: User, verb: Verb, resource: Resource, now) -> Decision:
+    if user.role is Role.PATIENT:
+        return _own_by_patient(user, resource) if verb is Verb.READ else _hidden("not_own")
+    if user.role is Role.DOCTOR and (verb is Verb.WRITE or not resource.shown_to_patient):
+        # Writing, or reading a draft: the author only; to anyone else it does not exist.
+        return _allow("author") if user.id == resource.doctor_id else _hidden("not_author")
+    return _record(user, verb, Resource(Kind.RECORD, resource.patient_id, patient_id=resource.patient_id), now)
+
+
+def _schedule(user: User, verb: Verb, resource: Resource, now) -> Decision:
+    if user.role is Role.DOCTOR and user.id == resource.doctor_id:
+        return _allow("owner")
+    return _hidden("not_own")
+
+
+_RULES = {Kind.PATIENT: _patient_profile, Kind.APPOINTMENT: _appointment, Kind.INVOICE: _invoice,
+          Kind.RECORD: _record, Kind.ENCOUNTER: _encounter, Kind.SCHEDULE: _schedule}
+
+
+# --- the care relationship and break-glass ---------------------------------------------------------------
+
+def in_care_of(doctor_id: int, now: datetime | None = None) -> sa.Select:
+    """The ids of the patients in `doctor_id`'s care (see the module's docstring): for the policy and the
+    doctor's "my patients" list alike."""
+    now = now or utcnow()  # a month counts as 30.44 days
+    since = now - timedelta(days=round(30.44 * current_app.config["HMS_CARE_RELATIONSHIP_MONTHS"]))
+    return sa.select(Appointment.patient_id).where(
+        Appointment.doctor_id == doctor_id, Appointment.status.in_(CARING),
+        sa.or_(Appointment.starts_at >= since, sa.and_(Appointment.status == Status.CONFIRMED,
+                                                       Appointment.starts_at >= now)))
+
+
+def has_care_relationship(doctor_id: int, patient_id: int, now: datetime | None = None) -> bool:
+    return db.session.scalar(sa.select(sa.exists(
+        in_care_of(doctor_id, now).where(Appointment.patient_id == patient_id)))) is True
+
+
+def active_grant(doctor_id: int, patient_id: int, now: datetime | None = None) -> BreakGlassGrant | None:
+    return db.session.scalar(sa.select(BreakGlassGrant).where(
+        BreakGlassGrant.doctor_id == doctor_id, BreakGlassGrant.patient_id == patient_id,
+        BreakGlassGrant.expires_at > (now or utcnow())).order_by(BreakGlassGrant.expires_at.desc()).limit(1))
