@@ -232,10 +232,12 @@ def _record(user: User, verb: Verb, resource: Resource, now) -> Decision:
 def _encounter(user: User, verb: Verb, resource: Resource, now) -> Decision:
     if user.role is Role.PATIENT:
         return _own_by_patient(user, resource) if verb is Verb.READ else _hidden("not_own")
-    if user.role is Role.DOCTOR and (verb is Verb.WRITE or not resource.shown_to_patient):
-        # Writing, or reading a draft: the author only; to anyone else it does not exist.
+    if user.role is Role.DOCTOR and verb is Verb.WRITE:
         return _allow("author") if user.id == resource.doctor_id else _hidden("not_author")
-    return _record(user, verb, Resource(Kind.RECORD, resource.patient_id, patient_id=resource.patient_id), now)
+    record = _record(user, verb, Resource(Kind.RECORD, resource.patient_id, patient_id=resource.patient_id), now)
+    if record.allowed and not resource.shown_to_patient and user.id != resource.doctor_id:
+        return _hidden("draft_of_another")  # a draft is its author's alone, break-glass or not
+    return record
 
 
 def _schedule(user: User, verb: Verb, resource: Resource, now) -> Decision:

@@ -15,7 +15,8 @@ from app.events.models import OutboxEvent
 from app.extensions import db
 from app.policy import BREAK_GLASS_MINUTES
 from app.records.models import BreakGlassGrant
-from tests.helpers import text
+from tests.conftest import DEFAULT_PASSWORD
+from tests.helpers import Client, text
 from tests.records.clinical_data import CLINICAL_STRINGS, build_chart
 from tests.services import wait_until
 
@@ -100,10 +101,12 @@ def test_break_glass_needs_a_reason_and_opens_the_record_for_60_minutes(app, wor
         grant = db.session.scalar(sa.select(BreakGlassGrant))
         assert grant.doctor_id == world.stranger.id and grant.reason.startswith("Unconscious")
         assert grant.expires_at - grant.started_at == timedelta(minutes=BREAK_GLASS_MINUTES)
-    for url in read_urls(world):
+    *signed, draft = read_urls(world)
+    for url in signed:
         assert client.get(url).status_code == 200, url
+    assert client.get(draft).status_code == 404  # another doctor's draft is theirs alone, break-glass or not
     page = text(client.get(f"/doctor/patients/{world.patient.id}/chart"))
-    assert 'data-testid="break-glass-active"' in page
+    assert 'data-testid="break-glass-active"' in page and "zxq-draft" not in page
     event = _events(app, "record.break_glass")[0].envelope
     assert event["patient_id"] == world.patient.id and event["data"]["reason"].startswith("Unconscious")
     reads = [e.envelope["data"] for e in _events(app, "record.viewed")]
@@ -215,7 +218,28 @@ def test_only_a_confirmed_attended_or_recent_visit_opens_the_record(app, world, 
         assert_no_clinical_content(chart)
         assert "Maria Garcia" not in mine  # not listed among the doctor's patients either
         [denied] = [e.envelope for e in _events(app, "access.denied")]
-        assert denied["data"]["basis"] == "no_relationship" and denied["actor"]["id"] == other.id
+        assert denied["data"]["reason"] == "no_relationship" and denied["actor"]["id"] == other.id
+
+
+def test_a_draft_is_readable_by_its_author_only(app, world, login, create_doctor):
+    """Another doctor with the patient in their care reads the signed visits, never a colleague's draft."""
+    from tests.records.clinical_data import add_appointment
+
+    colleague = create_doctor(department_ids=[])
+    with app.app_context():
+        add_appointment(world.patient.id, colleague.id, _department(world), days_ago=2, status=Status.COMPLETED)
+        db.session.commit()
+    client = login(colleague)
+    chart = client.get(f"/doctor/patients/{world.patient.id}/chart")
+    assert chart.status_code == 200 and "zxq-draft" not in text(chart)
+    assert client.get(f"/doctor/encounters/{world.chart.current_id}").status_code == 200
+    assert client.get(f"/doctor/encounters/{world.chart.draft_id}").status_code == 404
+    [denied] = [e.envelope for e in _events(app, "access.denied")]
+    assert denied["data"]["reason"] == "draft_of_another" and denied["aggregate_id"] == str(world.chart.draft_id)
+    author = Client(app)
+    assert author.post_form("/login", {"email": world.doctor.email, "password": DEFAULT_PASSWORD}).status_code == 303
+    assert "zxq-draft" in text(author.get(f"/doctor/patients/{world.patient.id}/chart"))
+    assert "zxq-draft" in text(author.get(f"/doctor/encounters/{world.chart.draft_id}"))
 
 
 def test_the_window_is_a_setting(app, world, login, create_doctor):
