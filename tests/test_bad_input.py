@@ -94,6 +94,59 @@ def test_file_parts_on_every_post_route_never_end_in_a_500(app, client, create_u
         assert response.status_code < 500, f"POST {url} answered {response.status_code}"
 
 
+# --- fuzzing every form's fields on every POST route ------------------------------------------------------
+
+FIELD_VALUES = st.one_of(
+    st.text(max_size=60),
+    st.integers().map(str),
+    st.decimals(allow_nan=True, allow_infinity=True).map(str),
+    st.dates().map(str),
+    st.sampled_from(["", " ", "-1", "0", "0.001", "1e309", "NaN", "-Infinity", "9" * 40, "2024-02-30", "24:61",
+                     "\x00", "%", "'; DROP TABLE users; --", "<script>", "\u202e", "x" * 70_000]),
+)
+# Who reaches a POST route, by its path: the fuzz runs as that visitor, so the form is read, not refused.
+POSTERS = [("/patient/", Role.PATIENT), ("/doctor/", Role.DOCTOR), ("/billing/refunds/", Role.ADMIN),
+           ("/billing/", Role.CLERK), ("/admin/", Role.ADMIN), ("/", None)]
+NOT_FUZZED = {"/logout"}  # it has no fields, and would end the fuzzing visitor's session
+
+
+def _poster(url: str) -> Role | None:
+    return next(role for prefix, role in POSTERS if url.startswith(prefix))
+
+
+@pytest.mark.parametrize("role", [None, *Role])
+def test_fuzzed_fields_of_every_form_on_every_post_route_never_end_in_a_500(app, client, create_user,
+                                                                           create_patient, login, role):
+    """Every field name any form of the app has, filled by hypothesis, posted to every POST route whose
+    visitor is `role`."""
+    patient = create_patient()
+    if role is Role.PATIENT:
+        login(patient)
+    elif role is not None:
+        login(create_user(role))
+    names = sorted({name for form in app_form_classes() for name, value in vars(form).items()
+                    if hasattr(value, "field_class")})
+    token = client.csrf_token("/")
+    posts = [url for method, url in every_route(app, patient.id)
+             if method == "POST" and url not in NOT_FUZZED and _poster(url) is role]
+    assert posts
+
+    @settings(max_examples=3 * len(posts), deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(st.fixed_dictionaries({}, optional={name: FIELD_VALUES for name in names}), st.sampled_from(posts),
+           st.booleans())
+    def check(data, url, htmx):
+        response = client.post_form(url, {"csrf_token": token, **data}, htmx=htmx, csrf=False)
+        response.close()
+        assert response.status_code < 500, f"POST {url} {data!r} answered {response.status_code}"
+
+    too_long = "x" * (TEXT_MAX_CHARS + 1)  # 100 such fields stay under the 2 MiB request limit
+    for url in posts:  # every route at least once with every field too long, then hypothesis's choices
+        response = client.post_form(url, {"csrf_token": token, **{name: too_long for name in names}}, csrf=False)
+        response.close()
+        assert response.status_code != 413 and response.status_code < 500, f"POST {url}: {response.status_code}"
+    check()
+
+
 # --- text fields have the limit of their column --------------------------------------------------------
 
 def test_every_text_field_has_a_length_limit_that_fits_a_text_column(app):
