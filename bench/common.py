@@ -1,6 +1,7 @@
 """Helpers shared by the benchmarks (`bench/events.py`, `bench/booking.py`, `bench/billing.py`): a run's start
 (logging, its time limit, one run at a time) and end, the app in the benchmark process, ports, waiting,
-percentiles, CPU accounting on a shared machine, and a throw-away database of their own."""
+percentiles, CPU accounting on a shared machine, and a throw-away database of their own. The HTTP benchmarks'
+harness (gunicorn, clients, phases) is `bench/web.py`."""
 from __future__ import annotations
 
 import fcntl
