@@ -27,22 +27,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.booking import PASSWORD, Client, Gunicorn, PhaseResult, classify_page, run_phase, stop_all
-from bench.common import (DB_HOST, DB_PASSWORD, DB_PORT, DB_USER, BenchError, CpuMeter, database_url, find_pid, fmt,
-                          machine_facts_line, ratio)
+from bench.common import (BenchError, begin_run, cpu_meter, database_url, fmt, machine_facts_line, push_app, ratio,
+                          run_date)
+from bench.web import (PASSWORD, Client, Gunicorn, PhaseResult, app_env, bare_flask, page_step, run_phase,
+                       start_servers, status_text, stop_all)
 
 log = logging.getLogger("bench")
 CLERK_EMAIL = "bench.clerk@example.com"
@@ -59,33 +57,19 @@ PATIENT_BASE, DOCTOR_BASE = 100_000, 900_000
 
 def bare_app():
     """Flask + PyMySQL and nothing else: one connection per worker process, one statement per request."""
-    import pymysql
-    from flask import Flask, jsonify
+    from flask import jsonify
 
-    app = Flask("bare")
-    where, user, password, database = os.environ["BARE_DATABASE"].split("/")
-    host, port = where.split(":")
-    state: dict = {}
-
-    def connection():
-        if "conn" not in state:
-            state["conn"] = pymysql.connect(host=host, port=int(port), user=user, password=password,
-                                            database=database, charset="utf8mb4", autocommit=True)
-        return state["conn"]
+    app, fetch = bare_flask()
 
     @app.get("/bare")
     def bare():
-        with connection().cursor() as cursor:
-            cursor.execute(BARE_LIST)
-            rows = cursor.fetchall()
+        rows = fetch(BARE_LIST)
         return jsonify([[i, n, str(t), str(b), d.isoformat()] for i, n, t, b, d in rows])
 
     @app.get("/bare-report")
     def bare_report():
         today = date.today()
-        with connection().cursor() as cursor:
-            cursor.execute(BARE_REPORT, (today - timedelta(days=364), today))
-            rows = cursor.fetchall()
+        rows = fetch(BARE_REPORT, (today - timedelta(days=364), today))
         return jsonify([[m, n, str(t)] for m, n, t in rows])
 
     return app
@@ -273,34 +257,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.database in {"hms", "hms_test"} or args.database.endswith("_test"):
         parser.error(f"refusing to empty {args.database!r}")
-    command = " ".join([".venv/bin/python", "-m", "bench.billing", *(argv if argv is not None else sys.argv[1:])])
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log.setLevel(logging.INFO)
-
-    def on_alarm(signum, frame):
-        raise BenchError(f"the run exceeded --max-seconds={args.max_seconds}")
-
-    signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(args.max_seconds)
+    command = begin_run("bench.billing", argv, args.max_seconds)
     tmp = Path(tempfile.mkdtemp(prefix="hms-bench-billing-"))
     url = database_url(args.database)
     servers: list[Gunicorn] = []
     app = ctx = None
     try:
-        env = {"HMS_ENV": "development", "DATABASE_URL": url, "SECRET_KEY": "bench-" + uuid.uuid4().hex,
-               "AUDIT_HMAC_KEY": "bench-audit-key", "HMS_RELAY_IN_PROCESS": "false", "SMS_GATEWAY_URL": "",
-               "PYTHONUNBUFFERED": "1"}
-        os.environ.update(env)
+        env = app_env(url, relay=False)
+        app, ctx = push_app(env, relay=False)
         from flask_migrate import upgrade
 
-        from app import create_app
         from app.accounts.passwords import hash_password
-        from app.timeutil import clinic_today
-
-        app = create_app({"HMS_RELAY_IN_PROCESS": False})
-        ctx = app.app_context()
-        ctx.push()
         from app.extensions import db
+        from app.timeutil import clinic_today
 
         engine = db.engine
         seed_seconds = None
@@ -330,22 +299,9 @@ def main(argv: list[str] | None = None) -> int:
 
         explained = explain_reports(app)
 
-        child_env = {**os.environ, **env}
-        hms = Gunicorn("hms", "wsgi:app", child_env, args.workers, tmp)
-        bare_env = {**child_env, "BARE_DATABASE": f"{DB_HOST}:{DB_PORT}/{DB_USER}/{DB_PASSWORD}/{args.database}"}
-        bare = Gunicorn("bare", "bench.billing:bare_app()", bare_env, args.workers, tmp)
-        servers += [hms, bare]
-        log.info("starting gunicorn: %s", " ".join(hms.command))
-        hms.start("/login")
-        bare.start("/bare")
-        mariadb_pid = find_pid("mariadbd", "mysqld")
-        meter = CpuMeter({"HMS gunicorn": hms.pids, "bare gunicorn": bare.pids,
-                          "MariaDB (shared)": [mariadb_pid] if mariadb_pid else [], "bench process": [os.getpid()]})
-        clerks = []
-        for _ in range(args.clients):
-            client = Client(hms.port, args.timeout)
-            client.sign_in(CLERK_EMAIL, "/billing/")
-            clerks.append(client)
+        hms, bare = start_servers(env, "bench.billing:bare_app()", args.database, args.workers, tmp, "/bare", servers)
+        meter = cpu_meter({"HMS gunicorn": hms.pids, "bare gunicorn": bare.pids})
+        clerks = [Client.signed_in(hms.port, args.timeout, CLERK_EMAIL, "/billing/") for _ in range(args.clients)]
         bare_clients = [Client(bare.port, args.timeout) for _ in range(args.clients)]
 
         from app.billing.reports import REPORTS
@@ -376,18 +332,10 @@ def main(argv: list[str] | None = None) -> int:
             if status != 200:
                 raise BenchError(f"GET {path} answered {status}: {body[:300]!r}")
             sizes[name] = len(body)
-
-            def step(i: int, client: Client, _round, path=path, headers=headers) -> tuple[str, float]:
-                status, body, _, seconds = client.request("GET", path, headers=headers)
-                return classify_page(status, body), seconds
-
             log.info("phase: %s (%s), %d clients", name, path, len(clients))
-            phases[name] = run_phase(f"GET {path}", clients, step, **run)
+            phases[name] = run_phase(f"GET {path}", clients, page_step(path, headers), **run)
 
-        gunicorn_version = subprocess.run([hms.command[0], "--version"], capture_output=True, text=True,
-                                          timeout=30).stdout.strip().split()[-1].strip("()")
-        facts = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                 "machine": machine_facts_line(url), "gunicorn": gunicorn_version, "counts": counts,
+        facts = {"date": run_date(), "machine": machine_facts_line(url), "gunicorn": hms.version(), "counts": counts,
                  "seed_seconds": seed_seconds, "sizes": sizes,
                  "statuses": {"hms": dict(hms.statuses()), "bare": dict(bare.statuses())}}
         print(report(args, command, phases, explained, facts), flush=True)
@@ -435,9 +383,8 @@ def report(args, command: str, phases: dict[str, PhaseResult], explained: list[d
     other = [r.cpu.get("_other") for r in phases.values() if r.cpu.get("_other") is not None]
     lines += ["", f"Rest of the machine (other sessions) during the phases: {min(other):.2f}–{max(other):.2f} cores."
               if other else "",
-              "HTTP statuses (whole run): HMS "
-              + ", ".join(f"{k} ×{v}" for k, v in sorted(facts["statuses"]["hms"].items()))
-              + "; bare " + ", ".join(f"{k} ×{v}" for k, v in sorted(facts["statuses"]["bare"].items())) + ".",
+              "HTTP statuses (whole run): HMS " + status_text(facts["statuses"]["hms"])
+              + "; bare " + status_text(facts["statuses"]["bare"]) + ".",
               "", "EXPLAIN of each report's statements (default range), and the time to build it in-process:", ""]
     for item in explained:
         lines.append(f"- `{item['report']}` ({item['statements']} statements, {item['build_ms']:.0f} ms):"

@@ -31,36 +31,25 @@ show, is dropped). It measures; it never fails because something is slow. Exit s
 from __future__ import annotations
 
 import argparse
-import fcntl
-import http.client
 import json
 import logging
-import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
-import uuid
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as clock, timedelta, timezone
-from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import urlencode
 
 from app.doctors.appointments import VERSION_HEADER
-from bench.common import (DB_HOST, DB_PASSWORD, DB_PORT, DB_USER, ROOT, BenchError, CpuMeter, Database, find_pid,
-                          fmt, free_port, machine_facts_line, percentile, ratio, wait_for)
+from bench.common import (BenchError, Database, begin_run, broker_pids, clean_up, cpu_meter, fmt, machine_facts_line,
+                          push_app, ratio, run_date, take_run_lock)
+from bench.web import (PASSWORD, Client, Gunicorn, PhaseResult, app_env, bare_flask, classify_page, page_step,
+                       run_phase, start_servers, status_text, stop_all)
 
 DB_NAME = "hms_bench_booking"
-PASSWORD = "bench-password-1234"
-CSRF_META = re.compile(rb'<meta name="csrf-token" content="([^"]+)"')
 BARE_QUERY = "SELECT id, starts_at FROM appointments WHERE doctor_id=%s ORDER BY starts_at LIMIT 50"
-HOST = "127.0.0.1"
 
 log = logging.getLogger("bench")
 
@@ -69,122 +58,19 @@ log = logging.getLogger("bench")
 
 def bare_app():
     """Flask + PyMySQL and nothing else: one connection per worker process, one indexed SELECT per request."""
-    import pymysql
-    from flask import Flask, jsonify, request
+    from flask import jsonify, request
 
-    app = Flask("bare")
-    url = os.environ["BARE_DATABASE"]  # host:port/user/password/database
-    where, user, password, database = url.split("/")
-    host, port = where.split(":")
-    state: dict = {}
-
-    def connection():
-        if "conn" not in state:
-            state["conn"] = pymysql.connect(host=host, port=int(port), user=user, password=password,
-                                            database=database, charset="utf8mb4", autocommit=True)
-        return state["conn"]
+    app, fetch = bare_flask()
 
     @app.get("/bare")
     def bare():
-        with connection().cursor() as cursor:
-            cursor.execute(BARE_QUERY, (int(request.args["doctor"]),))
-            rows = cursor.fetchall()
+        rows = fetch(BARE_QUERY, (int(request.args["doctor"]),))
         return jsonify([[row_id, starts_at.isoformat()] for row_id, starts_at in rows])
 
     return app
 
 
-# --- a client: one session, one connection at a time ------------------------------------------------------
-
-class Client:
-    def __init__(self, port: int, timeout: float) -> None:
-        self.port, self.timeout = port, timeout
-        self.conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-        self.cookies: dict[str, str] = {}
-        self.keep_cookies = True  # False once signed in: the session stays the one from sign-in
-        self.csrf = ""
-
-    def request(self, method: str, path: str, form: dict | None = None,
-                headers: dict | None = None) -> tuple[int, bytes, http.client.HTTPMessage, float]:
-        body = urlencode(form).encode() if form is not None else None
-        send = {"Host": f"{HOST}:{self.port}", **(headers or {})}
-        if body is not None:
-            send["Content-Type"] = "application/x-www-form-urlencoded"
-        if self.cookies:
-            send["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        started = time.perf_counter()
-        try:
-            self.conn.request(method, path, body=body, headers=send)
-            response = self.conn.getresponse()
-            data = response.read()
-        except (OSError, http.client.HTTPException):
-            self.conn.close()
-            raise
-        elapsed = time.perf_counter() - started
-        if response.will_close:
-            self.conn.close()
-        if self.keep_cookies:
-            for header in response.msg.get_all("Set-Cookie") or ():
-                for name, morsel in SimpleCookie(header).items():
-                    self.cookies[name] = morsel.value
-        return response.status, data, response.msg, elapsed
-
-    def csrf_from(self, path: str) -> str:
-        status, body, _, _ = self.request("GET", path)
-        match = CSRF_META.search(body)
-        if status != 200 or not match:
-            raise BenchError(f"GET {path}: status {status}, no <meta name=csrf-token>")
-        self.csrf = match.group(1).decode()
-        return self.csrf
-
-    def sign_in(self, email: str, landing: str) -> None:
-        token = self.csrf_from("/login")
-        status, body, _, _ = self.request("POST", "/login", {"csrf_token": token, "email": email, "password": PASSWORD})
-        if status != 303:
-            raise BenchError(f"sign-in of {email} answered {status}: {body[:300]!r}")
-        self.csrf_from(landing)  # the session now holds the CSRF secret of this token
-        self.keep_cookies = False
-
-
-# --- running a phase --------------------------------------------------------------------------------------
-
-@dataclass
-class Sample:
-    started: float
-    seconds: float
-    outcome: str
-
-
-@dataclass
-class PhaseResult:
-    name: str
-    clients: int
-    samples: list[Sample] = field(default_factory=list)
-    wall: float = 0.0
-    cpu: dict = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    warmup: Counter = field(default_factory=Counter)  # outcomes of the unrecorded warm-up requests
-
-    @property
-    def ok(self) -> list[float]:
-        return [s.seconds for s in self.samples]
-
-    def rate(self) -> float | None:
-        return len(self.samples) / self.wall if self.wall > 0 and self.samples else None
-
-    def pct(self, q: float) -> float | None:
-        value = percentile(self.ok, q)
-        return None if value is None else value * 1000
-
-    def outcomes(self) -> Counter:
-        return Counter(s.outcome for s in self.samples)
-
-    def as_dict(self) -> dict:
-        """The phase as the `--json` dumps write it."""
-        return {"name": self.name, "clients": self.clients, "requests": len(self.samples), "rate": self.rate(),
-                "p50": self.pct(50), "p95": self.pct(95), "p99": self.pct(99), "max": self.pct(100),
-                "outcomes": dict(self.outcomes()), "cpu": self.cpu, "notes": self.notes}
-
+# --- outcomes -------------------------------------------------------------------------------------------
 
 def classify_booking(status: int, body: bytes) -> str:
     if status == 303:
@@ -196,180 +82,6 @@ def classify_booking(status: int, body: bytes) -> str:
     if status >= 500:
         return f"server error ({status})"
     return f"other ({status})"
-
-
-def classify_page(status: int, body: bytes) -> str:
-    return "ok" if status == 200 else (f"server error ({status})" if status >= 500 else f"other ({status})")
-
-
-def run_phase(name: str, clients: list[Client], step, *, duration: float, warmup: float, meter: CpuMeter,
-              hard_timeout: float, barrier_rounds: bool = False) -> PhaseResult:
-    """Each client thread calls `step(i, client, round)` -> (outcome, seconds) until the time is up; the
-    first `warmup` seconds are not recorded. With `barrier_rounds`, all clients start each round together."""
-    result = PhaseResult(name, len(clients))
-    per_client: list[list[Sample]] = [[] for _ in clients]
-    warm: list[Counter] = [Counter() for _ in clients]
-    state = {"round": 0, "stop": False, "record": False}
-    t_start = time.perf_counter()
-    t_record = t_start + warmup
-    t_end = t_record + duration
-
-    def next_round() -> None:
-        now = time.perf_counter()
-        state["round"] += 1
-        state["stop"] = now >= t_end
-        state["record"] = now >= t_record
-
-    barrier = threading.Barrier(len(clients), action=next_round, timeout=hard_timeout) if barrier_rounds else None
-    errors: list[BaseException] = []
-
-    def worker(i: int) -> None:
-        own = per_client[i]
-        try:
-            while True:
-                if barrier is not None:
-                    barrier.wait()
-                    if state["stop"]:
-                        return
-                    record, round_no = state["record"], state["round"]
-                else:
-                    now = time.perf_counter()
-                    if now >= t_end:
-                        return
-                    record, round_no = now >= t_record, None
-                started = time.perf_counter()
-                try:
-                    outcome, seconds = step(i, clients[i], round_no)
-                except (OSError, http.client.HTTPException) as error:
-                    outcome, seconds = f"connection error ({type(error).__name__})", time.perf_counter() - started
-                if record:
-                    own.append(Sample(started, seconds, outcome))
-                else:
-                    warm[i][outcome] += 1
-        except threading.BrokenBarrierError:
-            return
-        except BaseException as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-            if barrier is not None:
-                barrier.abort()
-
-    threads = [threading.Thread(target=worker, args=(i,), name=f"client-{i}", daemon=True) for i in range(len(clients))]
-    for thread in threads:
-        thread.start()
-    # CPU is metered over the recorded window only.
-    wait_for(lambda: time.perf_counter() >= t_record, warmup + 5, 0.005)
-    meter.start()
-    deadline = t_end + hard_timeout
-    for thread in threads:
-        thread.join(max(0.1, deadline - time.perf_counter()))
-    result.cpu = meter.stop()
-    if any(thread.is_alive() for thread in threads):
-        if barrier is not None:
-            barrier.abort()
-        result.notes.append(f"some clients were still busy {hard_timeout:.0f} s after the end; their requests are"
-                            " not counted")
-    if errors:
-        raise BenchError(f"{name}: a client failed: {errors[0]!r}")
-    for own in per_client:
-        result.samples.extend(own)
-    for counts in warm:
-        result.warmup.update(counts)
-    bad = {k: v for k, v in result.warmup.items() if "error" in k}
-    if bad:
-        result.notes.append("during the warm-up (not in the table): "
-                            + ", ".join(f"{k} {v}" for k, v in sorted(bad.items())))
-    if result.samples:
-        # From the start of the recorded window (rounds: the first recorded round) to the last answer.
-        first = t_record if barrier is None else min(s.started for s in result.samples)
-        result.wall = max(s.started + s.seconds for s in result.samples) - first
-    return result
-
-
-# --- gunicorn ---------------------------------------------------------------------------------------------
-
-def stop_all(servers: list["Gunicorn"], app, ctx) -> None:
-    """The end of an HTTP benchmark: its servers stopped, the seeding app's connections closed, its context popped."""
-    for server in servers:
-        server.stop()
-    if app is not None:
-        from app.extensions import db
-
-        db.session.remove()
-        db.engine.dispose()
-    if ctx is not None:
-        ctx.pop()
-
-
-class Gunicorn:
-    def __init__(self, name: str, target: str, env: dict[str, str], workers: int, log_dir: Path) -> None:
-        self.name, self.target, self.env, self.workers, self.log_dir = name, target, env, workers, log_dir
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-        self._log = None
-
-    @property
-    def command(self) -> list[str]:
-        return [str(Path(sys.executable).with_name("gunicorn")), "--bind", f"{HOST}:{self.port}", "--workers",
-                str(self.workers), "--access-logfile", str(self.log_dir / f"{self.name}-access.log"), self.target]
-
-    def start(self, ready_path: str, timeout: float = 60) -> None:
-        self._log = open(self.log_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=self._log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-
-        def answering() -> bool:
-            if self.process.poll() is not None:
-                raise BenchError(f"gunicorn ({self.name}) exited:\n{self.tail()}")
-            try:
-                conn = http.client.HTTPConnection(HOST, self.port, timeout=5)
-                conn.request("GET", ready_path)
-                status = conn.getresponse().status
-                conn.close()
-                return status == 200 and len(self.worker_pids()) == self.workers
-            except OSError:
-                return False
-
-        if not wait_for(answering, timeout, 0.1):
-            raise BenchError(f"gunicorn ({self.name}) did not answer {ready_path} within {timeout} s:\n{self.tail()}")
-
-    def worker_pids(self) -> list[int]:
-        if self.process is None:
-            return []
-        try:
-            children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
-        except OSError:
-            return []
-        return [int(pid) for pid in children]
-
-    def pids(self) -> list[int]:
-        return [self.process.pid, *self.worker_pids()] if self.process is not None else []
-
-    def stop(self, timeout: float = 30) -> None:
-        process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)  # our own session: gunicorn and its workers
-                process.wait(10)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join((self.log_dir / f"{self.name}.log").read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def statuses(self) -> Counter:
-        """HTTP statuses in the access log (the whole run, warm-ups and sign-ins included)."""
-        try:
-            text = (self.log_dir / f"{self.name}-access.log").read_text(errors="replace")
-        except OSError:
-            return Counter()
-        return Counter(match.group(1) for match in re.finditer(r'" (\d{3}) ', text))
 
 
 # --- the data ---------------------------------------------------------------------------------------------
@@ -603,21 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.doctors < args.clients + 1:
         parser.error("--doctors must be at least --clients + 1")
-    command = " ".join([".venv/bin/python", "-m", "bench.booking", *(argv if argv is not None else sys.argv[1:])])
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log.setLevel(logging.INFO)
-
-    def on_alarm(signum, frame):
-        raise BenchError(f"the run exceeded --max-seconds={args.max_seconds}")
-
-    signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(args.max_seconds)
-
-    lock_file = open(Path(tempfile.gettempdir()) / "hms-bench-booking.lock", "w")  # noqa: SIM115 - held until exit
-    try:
-        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        print(f"bench.booking: could not run: another run is in progress (it owns {DB_NAME})", file=sys.stderr)
+    command = begin_run("bench.booking", argv, args.max_seconds)
+    lock_file = take_run_lock("bench.booking", DB_NAME)  # held until exit
+    if lock_file is None:
         return 1
 
     tmp = Path(tempfile.mkdtemp(prefix="hms-bench-booking-"))
@@ -628,31 +328,16 @@ def main(argv: list[str] | None = None) -> int:
     failed = True
     try:
         database.create()
-        env = {
-            "HMS_ENV": "development",
-            "DATABASE_URL": database.url,
-            "SECRET_KEY": "bench-" + uuid.uuid4().hex,
-            "AUDIT_HMAC_KEY": "bench-audit-key",
-            "HMS_RELAY_IN_PROCESS": "false" if args.no_broker else "true",
-            "SMS_GATEWAY_URL": "",
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = app_env(database.url, relay=not args.no_broker)
         if not args.no_broker:
             from devtools.broker import Broker
 
             broker = Broker(log_path=tmp / "broker.log")
             broker.start()
             env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
-        os.environ.update(env)
-
+        app, ctx = push_app(env, relay=False)  # the bench process's seeding publishes nothing itself
         from flask_migrate import upgrade
 
-        from app import create_app
-        from app.extensions import db
-
-        app = create_app({"HMS_RELAY_IN_PROCESS": False})  # the bench process's seeding publishes nothing itself
-        ctx = app.app_context()
-        ctx.push()
         log.info("migrating %s (work files in %s)", DB_NAME, tmp)
         upgrade()
         if broker is not None:
@@ -667,31 +352,15 @@ def main(argv: list[str] | None = None) -> int:
         if any(len(data.slots[d]) < 500 for d in booking_doctors + [race_doctor]):
             raise BenchError("too few free slots were generated; check the clinic time zone and horizon")
 
-        child_env = {**os.environ, **env}
-        hms = Gunicorn("hms", "wsgi:app", child_env, args.workers, tmp)
-        bare_env = {**child_env, "BARE_DATABASE": f"{DB_HOST}:{DB_PORT}/{DB_USER}/{DB_PASSWORD}/{DB_NAME}"}
-        bare = Gunicorn("bare", "bench.booking:bare_app()", bare_env, args.workers, tmp)
-        servers += [hms, bare]
-        log.info("starting gunicorn: %s", " ".join(hms.command))
-        hms.start("/login")
-        bare.start(f"/bare?doctor={data.dashboard_doctor[0]}")
-
-        mariadb_pid = find_pid("mariadbd", "mysqld")
-        meter = CpuMeter({"HMS gunicorn": hms.pids, "bare gunicorn": bare.pids,
-                          "tansu broker": [broker._process.pid] if broker is not None and broker._process else [],
-                          "MariaDB (shared)": [mariadb_pid] if mariadb_pid else [], "bench process": [os.getpid()]})
+        bare_path = f"/bare?doctor={data.dashboard_doctor[0]}"
+        hms, bare = start_servers(env, "bench.booking:bare_app()", DB_NAME, args.workers, tmp, bare_path, servers)
+        meter = cpu_meter({"HMS gunicorn": hms.pids, "bare gunicorn": bare.pids, "tansu broker": broker_pids(broker)})
 
         log.info("signing in %d patients and %d dashboard sessions", args.clients, args.dash_clients)
-        patients = []
-        for _, email in data.patients[:args.clients]:
-            client = Client(hms.port, args.timeout)
-            client.sign_in(email, "/patient/book")
-            patients.append(client)
-        doctors = []
-        for _ in range(args.dash_clients):
-            client = Client(hms.port, args.timeout)
-            client.sign_in(data.dashboard_doctor[1], "/doctor/")
-            doctors.append(client)
+        patients = [Client.signed_in(hms.port, args.timeout, email, "/patient/book")
+                    for _, email in data.patients[:args.clients]]
+        doctors = [Client.signed_in(hms.port, args.timeout, data.dashboard_doctor[1], "/doctor/")
+                   for _ in range(args.dash_clients)]
         bare_clients = [Client(bare.port, args.timeout) for _ in range(max(args.dash_clients, args.clients))]
 
         phases: dict[str, PhaseResult] = {}
@@ -779,12 +448,7 @@ def main(argv: list[str] | None = None) -> int:
             dashboard({"HX-Request": "true", VERSION_HEADER: version}), **run)
 
         # 4. the bare app, the same way.
-        bare_path = f"/bare?doctor={data.dashboard_doctor[0]}"
-
-        def bare_step(i: int, client: Client, _round) -> tuple[str, float]:
-            status, body, _, seconds = client.request("GET", bare_path)
-            return classify_page(status, body), seconds
-
+        bare_step = page_step(bare_path)
         status, body, _, _ = bare_clients[0].request("GET", bare_path)
         if status != 200 or len(json.loads(body)) != min(50, data.dashboard_appointments):
             raise BenchError(f"the bare endpoint answered {status}: {body[:200]!r}")
@@ -799,16 +463,12 @@ def main(argv: list[str] | None = None) -> int:
                  f" appointment.requested events in the outbox, {final['unpublished']} not yet published"
                  f" ({'no broker' if args.no_broker else 'the in-process relay publishes them'})",
                  "HTTP statuses in the gunicorn access logs (whole run, warm-ups and sign-ins included): HMS "
-                 + ", ".join(f"{k} ×{v}" for k, v in sorted(hms.statuses().items())) + "; bare "
-                 + ", ".join(f"{k} ×{v}" for k, v in sorted(bare.statuses().items()))]
+                 + status_text(hms.statuses()) + "; bare " + status_text(bare.statuses())]
         if deadlock:
             notes.append(f"InnoDB's latest deadlock was in {DB_NAME} (SHOW ENGINE INNODB STATUS, kept with the"
                          f" logs): {deadlock}")
-        gunicorn_version = subprocess.run([hms.command[0], "--version"], capture_output=True, text=True,
-                                          timeout=30).stdout.strip().split()[-1].strip("()")
         machine = machine_facts_line(database.url) + (", tansu broker in memory" if broker else "")
-        facts = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine,
-                 "gunicorn": gunicorn_version, "db": database.how, "notes": notes,
+        facts = {"date": run_date(), "machine": machine, "gunicorn": hms.version(), "db": database.how, "notes": notes,
                  "relay": "no broker, HMS_RELAY_IN_PROCESS=false" if args.no_broker else
                           "a tansu broker; the web processes' in-process relay publishes each booking's event",
                  "seed": f"{args.clients} patients, {args.doctors} doctors open 08:00–18:00 every day in 15-minute"
@@ -826,15 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         stop_all(servers, app, ctx)
         if broker is not None:
             broker.stop()
-        if not args.keep_db:
-            try:
-                database.drop()
-            except Exception as error:  # noqa: BLE001 - reported, the run's result stands
-                print(f"bench.booking: could not drop {DB_NAME}: {error}", file=sys.stderr)
-        if failed or args.keep_logs:
-            print(f"bench.booking: logs kept in {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        clean_up("bench.booking", database, args.keep_db, tmp, failed or args.keep_logs)
 
 
 if __name__ == "__main__":

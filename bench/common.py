@@ -1,14 +1,21 @@
-"""Helpers shared by the benchmarks (`bench/events.py`, `bench/booking.py`): ports, waiting, percentiles,
-CPU accounting on a shared machine, and a throw-away database of their own."""
+"""Helpers shared by the benchmarks (`bench/events.py`, `bench/booking.py`, `bench/billing.py`): a run's start
+(logging, its time limit, one run at a time) and end, the app in the benchmark process, ports, waiting,
+percentiles, CPU accounting on a shared machine, and a throw-away database of their own. The HTTP benchmarks'
+harness (gunicorn, clients, phases) is `bench/web.py`."""
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -26,6 +33,76 @@ def database_url(name: str) -> str:
 
 class BenchError(RuntimeError):
     """The benchmark could not run (not: the system was slow)."""
+
+
+# --- a run's start and end ---------------------------------------------------------------------------------
+
+def begin_run(prog: str, argv: list[str] | None, max_seconds: int) -> str:
+    """The start of a benchmark's main(): logging set up, the whole run bounded by `max_seconds` (SIGALRM raises
+    BenchError; the caller cancels it with `signal.alarm(0)`), and the command line as the report quotes it."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
+
+    def on_alarm(signum, frame):
+        raise BenchError(f"the run exceeded --max-seconds={max_seconds}")
+
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(max_seconds)
+    return " ".join([".venv/bin/python", "-m", prog, *(argv if argv is not None else sys.argv[1:])])
+
+
+def take_run_lock(prog: str, owns: str):
+    """One run of `prog` at a time on this machine (every run creates and drops the same database): the open lock
+    file, to be held until the process exits, or None (said on stderr) when another run holds it."""
+    lock_file = open(Path(tempfile.gettempdir()) / f"hms-{prog.replace('.', '-')}.lock", "w")  # noqa: SIM115
+    try:
+        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock_file.close()
+        print(f"{prog}: could not run: another run is in progress (it owns {owns})", file=sys.stderr)
+        return None
+    return lock_file
+
+
+def push_app(env: dict[str, str], relay: bool):
+    """The app for the benchmark process's own seeding and reads, configured by `env` (also put in os.environ,
+    which the servers and workers it starts inherit), with its context pushed: (app, context)."""
+    os.environ.update(env)
+    from app import create_app
+
+    app = create_app({"HMS_RELAY_IN_PROCESS": relay})
+    ctx = app.app_context()
+    ctx.push()
+    return app, ctx
+
+
+def close_app(app, ctx) -> None:
+    """The benchmark process's app: its connections closed, its context popped (either None: not made)."""
+    if app is not None:
+        from app.extensions import db
+
+        db.session.remove()
+        db.engine.dispose()
+    if ctx is not None:
+        ctx.pop()
+
+
+def clean_up(prog: str, database: "Database", keep_db: bool, tmp: Path, keep_logs: bool) -> None:
+    """The end of a run with a database of its own: the database dropped (unless kept), the work files removed
+    (unless kept: then their place is said on stderr)."""
+    if not keep_db:
+        try:
+            database.drop()
+        except Exception as error:  # noqa: BLE001 - reported, the run's result stands
+            print(f"{prog}: could not drop {database.name}: {error}", file=sys.stderr)
+    if keep_logs:
+        print(f"{prog}: logs kept in {tmp}", file=sys.stderr)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_date() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 # --- small helpers ------------------------------------------------------------------------------------
@@ -132,6 +209,18 @@ class CpuMeter:
         cores["_other"] = max(0.0, cores["_machine"] - ours)
         cores["_elapsed"] = elapsed
         return cores
+
+
+def cpu_meter(groups: dict) -> CpuMeter:
+    """A CpuMeter over these groups, then the (shared) MariaDB server and this process ("bench process")."""
+    mariadb_pid = find_pid("mariadbd", "mysqld")
+    return CpuMeter({**groups, "MariaDB (shared)": [mariadb_pid] if mariadb_pid else [],
+                     "bench process": [os.getpid()]})
+
+
+def broker_pids(broker) -> list[int]:
+    """The tansu broker's process (devtools.broker.Broker), as a CpuMeter group; none without a broker."""
+    return [broker._process.pid] if broker is not None and broker._process else []
 
 
 def ram_fact() -> str:

@@ -19,12 +19,10 @@ It measures; it never fails because something is slow. Exit status 1 means it co
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import logging
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -38,8 +36,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.common import (ROOT, BenchError, CpuMeter, Database, database_url, find_pid, fmt, free_port,
-                          machine_facts_line, ratio, summary, wait_for)
+from bench.common import (ROOT, BenchError, CpuMeter, Database, begin_run, broker_pids, clean_up, close_app,
+                          cpu_meter, database_url, fmt, free_port, machine_facts_line, push_app, ratio, run_date,
+                          summary, take_run_lock, wait_for)
 
 DB_NAME = "hms_bench"
 BENCH_URL = database_url(DB_NAME)
@@ -573,27 +572,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep-db", action="store_true", help="keep hms_bench at the end")
     parser.add_argument("--keep-logs", action="store_true", help="keep the worker and broker logs")
     args = parser.parse_args(argv)
-    command = " ".join([".venv/bin/python", "-m", "bench.events", *(argv if argv is not None else sys.argv[1:])])
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log.setLevel(logging.INFO)
-
-    def on_alarm(signum, frame):
-        raise BenchError(f"the run exceeded --max-seconds={args.max_seconds}")
-
-    signal.signal(signal.SIGALRM, on_alarm)
-    signal.alarm(args.max_seconds)
+    command = begin_run("bench.events", argv, args.max_seconds)
 
     from aiosmtpd.controller import Controller
 
     from devtools.broker import Broker
 
     # One run at a time: every run creates and drops the same database.
-    lock_file = open(Path(tempfile.gettempdir()) / "hms-bench-events.lock", "w")  # noqa: SIM115 - held until exit
-    try:
-        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        print("bench.events: could not run: another run is in progress (it owns the hms_bench database)",
-              file=sys.stderr)
+    lock_file = take_run_lock("bench.events", f"the {DB_NAME} database")  # held until exit
+    if lock_file is None:
         return 1
 
     tmp = Path(tempfile.mkdtemp(prefix="hms-bench-"))
@@ -622,11 +609,9 @@ def main(argv: list[str] | None = None) -> int:
             "HMS_HEARTBEAT_SECONDS": "5",
             "PYTHONUNBUFFERED": "1",
         }
-        os.environ.update(env)
-
+        app, ctx = push_app(env, relay=True)
         from flask_migrate import upgrade
 
-        from app import create_app
         from app.accounts.models import Sex
         from app.accounts.passwords import hash_password
         from app.accounts.services import PatientRegistration, register_patient
@@ -634,9 +619,6 @@ def main(argv: list[str] | None = None) -> int:
         from app.extensions import db
         from app.notifications.services import install_default_templates
 
-        app = create_app({"HMS_RELAY_IN_PROCESS": True})
-        ctx = app.app_context()
-        ctx.push()
         upgrade()
         create_topics(app.config)
         password_hash = hash_password(uuid.uuid4().hex)
@@ -675,9 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         time.sleep(1.0)
 
         results = Results()
-        mariadb_pid = find_pid("mariadbd", "mysqld")
-        meter = CpuMeter({"worker": worker.pids, "tansu broker": [broker._process.pid] if broker._process else [],
-                          "MariaDB (shared)": [mariadb_pid] if mariadb_pid else [], "bench process": [os.getpid()]})
+        meter = cpu_meter({"worker": worker.pids, "tansu broker": broker_pids(broker)})
         log.info("latency: %d events at %s", args.events, f"{args.rate:g}/s" if args.rate > 0 else "closed loop")
         commits = latency_phase(hms, args.events, args.rate, args.wait, meter, results)
         stamps = hms.stage_times(list(commits))
@@ -706,7 +686,7 @@ def main(argv: list[str] | None = None) -> int:
         results.baseline_cpu = meter.stop()
 
         facts = {"patients": len(patients), "partitions": app.config["HMS_EVENTS_PARTITIONS"], "db": database.how,
-                 "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine_facts()}
+                 "date": run_date(), "machine": machine_facts()}
         if arrivals.duplicates or arrivals.unparsed:
             facts["db"] += f"; SMTP saw {arrivals.duplicates} duplicate and {arrivals.unparsed} unparsed messages"
         print(report(args, command, results, facts), flush=True)
@@ -723,26 +703,13 @@ def main(argv: list[str] | None = None) -> int:
             relay = app.extensions.get("hms_relay")
             if relay is not None:
                 relay.stop(5)
-            from app.extensions import db
-
-            db.session.remove()
-            db.engine.dispose()
-        if ctx is not None:
-            ctx.pop()
+        close_app(app, ctx)
         try:
             smtp.stop()
         except (AssertionError, RuntimeError):
             pass
         broker.stop()
-        if not args.keep_db:
-            try:
-                database.drop()
-            except (sa.exc.SQLAlchemyError, BenchError) as error:
-                print(f"bench.events: could not drop {DB_NAME}: {error}", file=sys.stderr)
-        if failed or args.keep_logs:
-            print(f"bench.events: logs kept in {tmp}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        clean_up("bench.events", database, args.keep_db, tmp, failed or args.keep_logs)
 
 
 if __name__ == "__main__":
