@@ -76,12 +76,14 @@ def _init_templates(app: Flask) -> None:
     from app.accounts.models import Role
     from app.accounts.phones import format_phone
     from app.timeutil import format_datetime
+    from app.web.access import may
     from app.web.navigation import navigation
 
     app.jinja_env.filters["localtime"] = format_datetime
     app.jinja_env.filters["phone"] = format_phone
     app.jinja_env.filters["money"] = lambda amount: f"{app.config['HMS_CURRENCY']} {amount:,.2f}"
     app.jinja_env.globals["Role"] = Role
+    app.jinja_env.globals["may"] = may
 
     @app.context_processor
     def clinic():

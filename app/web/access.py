@@ -58,6 +58,12 @@ def refuse(decision: Decision, verb: Verb, resource: Resource, *, category: str 
     abort(decision.status)
 
 
+def may(area: str) -> bool:
+    """For templates: may the signed-in user work in `area` (e.g. "billing_desk")? Offers only what the
+    policy will allow."""
+    return decide(current_actor(), Verb.WRITE, Resource.area_of(area)).allowed
+
+
 def guard_blueprint(bp: Blueprint, area: str) -> None:
     """Every view of `bp` is in `area` (see `app.policy.AREAS`)."""
     def enter() -> None:
