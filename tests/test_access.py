@@ -171,5 +171,6 @@ def test_a_clerk_opening_a_chart_is_refused_and_audited(app, client, create_user
     login(clerk)
     assert client.get(f"/doctor/patients/{patient.id}/chart").status_code == 403
     [denied] = denials(app)
-    assert (denied["aggregate_type"], denied["aggregate_id"]) == ("route", f"/doctor/patients/{patient.id}/chart")
+    assert (denied["aggregate_type"], denied["aggregate_id"]) == ("area", "doctor")
+    assert denied["data"]["path"] == f"/doctor/patients/{patient.id}/chart"
     assert denied["data"]["reason"] == "role_clerk" and denied["actor"]["role"] == "clerk"
