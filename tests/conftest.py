@@ -184,7 +184,12 @@ def _empty_tables(request):
     yield
     if "app" not in request.fixturenames:
         return
-    app = request.getfixturevalue("app")
+    empty_tables(request.getfixturevalue("app"))
+
+
+def empty_tables(app) -> None:
+    """Every table emptied (the schema stays): after each test, or after a module that builds one world for all
+    its tests (and overrides `_empty_tables`)."""
     with app.app_context():
         db.session.remove()
         with db.engine.begin() as conn:
