@@ -26,9 +26,7 @@ class per visitor, built from a few named profiles; a route that is not in it fa
   before and after a route's requests. The owners' POSTs are not sent (`OWNER`): they would change the shared
   world, and the other modules test them.
 
-`test_draft` asks the same of A's drafts (a draft encounter, a draft bill), hidden even from A. An answer found
-wrong by the policy and not fixed yet is listed in KNOWN_LEAKS, with why: its route's test is reported as xfail
-while the answer is exactly that, and fails once it changes.
+`test_draft` asks the same of A's drafts (a draft encounter, a draft bill), hidden even from A.
 """
 from __future__ import annotations
 
@@ -180,18 +178,6 @@ MATRIX: dict[str, dict] = {
 }
 
 FRESH_SESSION = {"auth.logout"}  # routes that end the visitor's session: asked with a sign-in of their own
-
-# Answers that are wrong by the policy and not fixed yet: (endpoint, visitor) -> (what of A's the answer carries,
-# why that is wrong). While the answer carries exactly that, the route's test is reported as xfail (anything
-# else wrong still fails it); once it no longer does, the test fails until the entry is removed.
-KNOWN_LEAKS = {
-    ("admin.audit_csv", "admin"): (
-        ("Amlodipine", "Penicillin"),
-        "the audit trail keeps the details of `prescription.created` (the drug name, the acknowledged allergen), "
-        "`allergy.recorded` (the allergen) and `diagnosis.added` (the ICD-10 code), and the CSV export gives them "
-        "to the admin, who by the policy gets no clinical content"),
-}
-
 
 def expected(endpoint: str, method: str) -> dict[str, Outcome] | None:
     """The outcomes of the route's `method` per visitor, or None when MATRIX does not say."""
@@ -508,9 +494,9 @@ def _missing_url(rule, args: dict) -> str:
 
 
 def check(app, world: World, client: Client, token: str, visitor: str, rule, method: str, want: Outcome,
-          known: list[str], args: dict | None = None) -> list[str]:
+          args: dict | None = None) -> list[str]:
     """Ask the route (with A's resources, or `args`) as `visitor`; what differs from the expectations, as
-    messages (a known leak goes to `known`)."""
+    messages."""
     args = args or world.url_args(rule.endpoint)
     url = rule.build({name: value for name, value in args.items() if name in rule.arguments})[1]
     where = f"{method} {url} as {visitor}"
@@ -537,13 +523,8 @@ def check(app, world: World, client: Client, token: str, visitor: str, rule, met
         elif denials and denials[0]["data"]["reason"] != "no_relationship":
             problems.append(f"{where}: refused for {denials[0]['data']['reason']}, not for no relationship")
     leaked = tuple(s for s in _not_entitled(world, visitor, want) if s in page)
-    known_leak, why = KNOWN_LEAKS.get((rule.endpoint, visitor), ((), ""))
-    if known_leak and leaked == known_leak:
-        known.append(f"{where}: {why}")
-    elif leaked:
+    if leaked:
         problems.append(f"{where}: the answer ({response.status_code}) carries A's {list(leaked)}")
-    elif known_leak:
-        problems.append(f"{where}: no longer carries {known_leak}: remove it from KNOWN_LEAKS")
     if want is HIDDEN:
         missing = _missing_url(rule, args)
         answer = _send(client, method, missing, token)
@@ -574,26 +555,26 @@ def test_route(app, world: World, endpoint: str):
     world.seen = _last_seq(app)
     posts = any(method == "POST" for _, method in asked)
     before = _checksums(app) if posts else None
-    problems, known = [], []
+    problems = []
     for rule, method in asked:
         outcomes = expected(endpoint, method)
         assert outcomes is not None, f"MATRIX has no {method} for {endpoint}"
         for visitor in VISITORS:
             if outcomes[visitor] is not OWNER:
                 client, token = sessions[visitor]
-                problems += check(app, world, client, token, visitor, rule, method, outcomes[visitor], known)
+                problems += check(app, world, client, token, visitor, rule, method, outcomes[visitor])
     if before is not None:
         changed = [name for name, checksum in _checksums(app).items() if before[name] != checksum]
         problems += [f"{endpoint}: the requests changed the tables {changed}"] if changed else []
     assert not problems, "\n".join(problems)
-    if known:
-        pytest.xfail("wrong by the policy, not fixed yet (KNOWN_LEAKS): " + "; ".join(known))
 
 
 # Drafts: A's too, and hidden even from A (a draft encounter from everyone but its author, a draft bill from the
-# patient), with the same 404 as for a missing id.
+# patient), with the same 404 as for a missing id. Doctor B, outside the care relationship, is refused the draft
+# as any part of the record (the break-glass offer: nothing tells a draft apart); a colleague in the care
+# relationship gets 404 (tests/records/test_doctor_access.py).
 DRAFTS = {
-    "doctors.encounter": ("encounter_id", {**DOCTOR_AREA, "doctor_b": HIDDEN}),
+    "doctors.encounter": ("encounter_id", RECORD_READ),
     "patients.record_visit": ("encounter_id", {**PATIENT_AREA, "patient_a": HIDDEN, "patient_b": HIDDEN}),
     "patients.bill": ("invoice_id", {**PATIENT_AREA, "patient_a": HIDDEN, "patient_b": HIDDEN}),
     "billing.invoice": ("invoice_id", BILLING_AREA),
@@ -606,8 +587,8 @@ def test_draft(app, world: World, endpoint: str):
     draft = world.draft_encounter_id if name == "encounter_id" else world.draft_invoice_id
     [rule] = app.url_map.iter_rules(endpoint)
     world.seen = _last_seq(app)
-    problems, known = [], []
+    problems = []
     for visitor in VISITORS:
         problems += check(app, world, world.clients[visitor], world.tokens[visitor], visitor, rule, "GET",
-                          outcomes[visitor], known, args={name: draft})
-    assert not problems and not known, "\n".join(problems + known)
+                          outcomes[visitor], args={name: draft})
+    assert not problems, "\n".join(problems)

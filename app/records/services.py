@@ -118,6 +118,8 @@ def record_read(patient_id: int, categories: list[str] | tuple[str, ...], *, vie
 
 
 def _event(type: str, encounter: Encounter, category: str, **data) -> None:
+    """Events name what changed by id, never by clinical value (a drug, an allergen, a code): they travel on
+    the bus and into the audit trail, which the admin reads and which holds no clinical content."""
     emit(type, "encounter", encounter.id, {"category": category, "version": encounter.version, **data},
          patient_id=encounter.patient_id)
 
@@ -344,7 +346,7 @@ def add_diagnosis(encounter: Encounter, code: str, *, primary: bool = False) -> 
     diagnosis = Diagnosis(code=found.code, description=found.description[:255], is_primary=primary)
     encounter.diagnoses.append(diagnosis)
     db.session.flush()
-    _event("diagnosis.added", encounter, "diagnosis", diagnosis_id=diagnosis.id, code=found.code, primary=primary)
+    _event("diagnosis.added", encounter, "diagnosis", diagnosis_id=diagnosis.id, primary=primary)
     return diagnosis
 
 
@@ -355,7 +357,7 @@ def remove_diagnosis(encounter: Encounter, diagnosis: Diagnosis) -> None:
     if was_primary and encounter.diagnoses:
         encounter.diagnoses[0].is_primary = True
     db.session.flush()
-    _event("diagnosis.removed", encounter, "diagnosis", diagnosis_id=diagnosis.id, code=diagnosis.code)
+    _event("diagnosis.removed", encounter, "diagnosis", diagnosis_id=diagnosis.id)
 
 
 def make_primary(encounter: Encounter, diagnosis: Diagnosis) -> None:
@@ -461,8 +463,7 @@ def add_prescription(encounter: Encounter, data: PrescriptionInput, prescriber: 
     encounter.prescriptions.append(prescription)
     db.session.flush()
     _event("prescription.created", encounter, "prescription", prescription_id=prescription.id,
-           drug_name=prescription.drug_name,
-           allergy_acknowledged=[{"allergy_id": a.id, "substance": a.substance} for a in acknowledged])
+           allergy_acknowledged=[a.id for a in acknowledged])
     return prescription
 
 
@@ -481,8 +482,7 @@ def record_allergy(patient_id: int, *, substance: str, reaction: str, severity: 
                       recorded_by_id=by.id)
     db.session.add(allergy)
     db.session.flush()
-    emit("allergy.recorded", "allergy", allergy.id, {"category": "allergy", "substance": substance,
-                                                      "severity": severity.value}, patient_id=patient_id)
+    emit("allergy.recorded", "allergy", allergy.id, {"category": "allergy"}, patient_id=patient_id)
     return allergy
 
 
@@ -491,8 +491,7 @@ def remove_allergy(allergy: Allergy, *, by: User) -> None:
     allergy.removed_at = utcnow()
     allergy.removed_by_id = by.id
     db.session.flush()
-    emit("allergy.removed", "allergy", allergy.id, {"category": "allergy", "substance": allergy.substance},
-         patient_id=allergy.patient_id)
+    emit("allergy.removed", "allergy", allergy.id, {"category": "allergy"}, patient_id=allergy.patient_id)
 
 
 # --- signing and amending ---------------------------------------------------------------------------------

@@ -247,8 +247,8 @@ def test_prescribing_an_allergen_warns_until_acknowledged_and_records_the_acknow
         ack = db.session.scalar(sa.select(AllergyAcknowledgement))
         assert (ack.allergy_id, ack.acknowledged_by_id, ack.substance) == (allergy_id, visit.doctor.id, "Amoxicillin")
         assert ack.acknowledged_at is not None
-    assert events(app, "prescription.created")[0]["data"]["allergy_acknowledged"] == [
-        {"allergy_id": allergy_id, "substance": "Amoxicillin"}]
+    created = events(app, "prescription.created")[0]["data"]
+    assert created["allergy_acknowledged"] == [allergy_id] and "Amoxicillin" not in str(created)
 
 
 def test_allergy_match_is_substring_either_way_on_normalised_names(app, visit):
