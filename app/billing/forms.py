@@ -8,7 +8,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional, Reg
 
 from app.accounts.forms import at_most, required
 from app.billing.models import ClaimStatus, InvoiceStatus, PaymentMethod
-from app.billing.services import BillingError
+from app.billing.common import BillingError
 from app.web.forms import Form
 
 MONEY = Regexp(r"^\s*\d{1,10}(\.\d{1,2})?\s*$",
