@@ -9,11 +9,11 @@ from flask import abort, flash, request, url_for
 
 from app.billing import claims, payments, queries
 from app.billing.common import BillingError
-from app.billing.forms import (ClaimDecisionForm, ClaimForm, ClaimPaidForm, ClaimWithdrawalForm, PaymentForm,
-                               RecordRefundForm, RefundDecisionForm, RefundRequestForm, show_error)
 from app.billing.models import Claim, ClaimStatus, Payment, Refund, RefundStatus
-from app.billing.views import actor, bp, invoice_or_404
-from app.billing.views_invoices import blank_claim_form, blank_payment_form, require_open
+from app.clerks.forms import (ClaimDecisionForm, ClaimForm, ClaimPaidForm, ClaimWithdrawalForm, PaymentForm,
+                              RecordRefundForm, RefundDecisionForm, RefundRequestForm, show_error)
+from app.clerks.invoices import blank_claim_form, blank_payment_form, require_open
+from app.clerks.views import actor, bp, invoice_or_404
 from app.extensions import db
 from app.timeutil import clinic_today
 from app.web.access import requires

@@ -9,10 +9,10 @@ from app.accounts.models import Role
 from app.accounts.queries import find_patients
 from app.billing import invoices as invoicing, payments, queries
 from app.billing.common import BillingError
-from app.billing.forms import (ClaimForm, DiscountForm, InvoiceFilterForm, IssueForm, LineForm, NewInvoiceForm,
-                               PatientSearchForm, PaymentForm, VoidForm, show_error)
 from app.billing.models import Invoice, InvoiceStatus
-from app.billing.views import actor, bp, invoice_or_404
+from app.clerks.forms import (ClaimForm, DiscountForm, InvoiceFilterForm, IssueForm, LineForm, NewInvoiceForm,
+                              PatientSearchForm, PaymentForm, VoidForm, show_error)
+from app.clerks.views import actor, bp, invoice_or_404
 from app.extensions import db
 from app.timeutil import clinic_today
 from app.web.access import requires

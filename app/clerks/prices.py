@@ -6,9 +6,9 @@ from flask import abort, flash, request, url_for
 
 from app.billing import invoices
 from app.billing.common import BillingError
-from app.billing.forms import PriceItemForm, show_error
 from app.billing.models import PriceItem
-from app.billing.views import actor, bp
+from app.clerks.forms import PriceItemForm, show_error
+from app.clerks.views import actor, bp
 from app.clinic.models import Department
 from app.extensions import db
 from app.web.rendering import redirect_to, render, render_form_errors
