@@ -312,7 +312,7 @@ def test_reports_appear_in_the_clerks_and_admins_navigation(app, clerk, admin, l
 
 
 def test_the_demo_history_gives_every_report_figures_once(app, clerk, admin, create_doctor, create_department):
-    from app.billing.reports_demo import seed_report_history
+    from app.demo.reports import seed_report_history
     from app.billing.reports import default_period
     from app.events.models import OutboxEvent
 

@@ -1,7 +1,7 @@
 """Demo billing history for the reports: a year of past visits, invoices, payments, refunds and claims in every
 status.
 
-Called by `flask seed demo` (app/demo.py) after the demo accounts exist. Everything goes through the billing
+Called by `flask seed demo` (`app.demo`) after the demo accounts exist. Everything goes through the billing
 services, except two shortcuts that only a demo may take: the visits are written as completed appointments,
 and each invoice's issue day is moved into the past after issuing (the services always issue today). Their
 events are dropped in the same transaction: this is back-dated history, not news, so nobody gets a hundred
