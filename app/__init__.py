@@ -94,8 +94,8 @@ def _init_templates(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from app.admin.views import bp as admin_bp
     from app.auth.views import bp as auth_bp
-    from app.billing.reports_views import bp as reports_bp
-    from app.billing.views import bp as billing_bp
+    from app.clerks.reports import bp as reports_bp
+    from app.clerks.views import bp as billing_bp
     from app.directory.views import bp as directory_bp
     from app.doctors.views import bp as doctors_bp
     from app.main.views import bp as main_bp

@@ -122,7 +122,7 @@ class Resource:
     def invoice(cls, ident: int, invoice: Invoice | None) -> Resource:
         if invoice is None:
             return cls.missing(Kind.INVOICE, ident)
-        from app.billing.services import shown_to_patient
+        from app.billing.queries import shown_to_patient
 
         return cls(Kind.INVOICE, ident, patient_id=invoice.patient_id, shown_to_patient=shown_to_patient(invoice))
 

@@ -73,7 +73,7 @@ def test_seed_demo_creates_every_role_and_prints_logins_and_can_run_again(app, r
     second = runner.invoke(args=["seed", "demo"])
     assert second.exit_code == 0
     roles = sorted(u.role.value for u in users(app))
-    from app.billing.reports_demo import HISTORY_PATIENTS  # patients with a year of past bills, for the reports
+    from app.demo.reports import HISTORY_PATIENTS  # patients with a year of past bills, for the reports
 
     assert roles == ["admin", "clerk", "doctor", "doctor"] + ["patient"] * (2 + len(HISTORY_PATIENTS))
     assert "admin@example.com" in first.output and "demo-patient-pass" in first.output

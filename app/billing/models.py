@@ -3,7 +3,8 @@ invoice's history.
 
 Money is `Decimal` in Python and DECIMAL(12, 2) in MySQL. An invoice stores its computed figures
 (subtotal, discount, tax, total) and its running ones (patient_paid, insurer_paid, balance), kept in
-step by `app.billing.services` under a lock on the invoice row, and checked by the database:
+step by the billing services (`invoices`, `payments`, `claims`) under a lock on the invoice row, and checked
+by the database:
 
     total   = subtotal − discount + tax
     balance = total − patient_paid − insurer_paid ≥ 0,   patient_paid = Σ payments − Σ recorded refunds

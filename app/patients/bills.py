@@ -14,7 +14,7 @@ from flask_login import current_user
 
 from app.billing.models import Claim, Invoice, InvoiceHistory, InvoiceStatus, Payment, Refund, RefundStatus
 from app.billing.pdf import render_pdf
-from app.billing.services import Share, patient_bill_filter, patient_bills_query, share
+from app.billing.queries import Share, patient_bill_filter, patient_bills_query, share
 from app.events.outbox import emit
 from app.extensions import db
 from app.patients.views import bp
@@ -35,7 +35,7 @@ class BillSummary:
     refunds: list[Refund]  # recorded ones: money paid back to the patient
     claims: list[Claim]
     history: list[InvoiceHistory]
-    share: Share  # who is expected to pay what (services.share)
+    share: Share  # who is expected to pay what (queries.share)
 
     @classmethod
     def of(cls, invoice: Invoice) -> BillSummary:

@@ -42,7 +42,7 @@ allergy.recorded, allergy.removed.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa

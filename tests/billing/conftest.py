@@ -9,7 +9,7 @@ import pytest
 
 from app.accounts.models import Role, User
 from app.appointments.models import Appointment, Status, StatusChange
-from app.billing import services
+from app.billing import invoices
 from app.extensions import db
 from app.timeutil import utcnow
 
@@ -73,13 +73,13 @@ def make_invoice(app, patient, clerk):
              patient_id: int | None = None) -> int:
         with app.app_context():
             by = actor(clerk.id)
-            invoice = services.create_invoice(patient_id or patient.id, by)
+            invoice = invoices.create_invoice(patient_id or patient.id, by)
             for description, quantity, price in lines:
-                services.add_line(invoice.id, by, description=description, quantity=quantity, unit_price=price)
+                invoices.add_line(invoice.id, by, description=description, quantity=quantity, unit_price=price)
             if discount:
-                services.set_discount(invoice.id, by, Decimal(discount), "Loyalty")
+                invoices.set_discount(invoice.id, by, Decimal(discount), "Loyalty")
             if issue:
-                services.issue_invoice(invoice.id, by)
+                invoices.issue_invoice(invoice.id, by)
             db.session.commit()
             return invoice.id
 

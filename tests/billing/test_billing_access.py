@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.accounts.models import Role
-from app.billing import services
+from app.billing import claims, payments
 from app.billing.models import Invoice
 from app.extensions import db
 from tests.billing.conftest import actor
@@ -18,11 +18,11 @@ def billed(app, make_invoice, clerk, admin):
     """An issued, partly paid invoice with a requested refund and a submitted claim: the ids involved."""
     invoice_id = make_invoice([("Consultation", 1, "100.00")])
     with app.app_context():
-        payment = services.record_payment(invoice_id, actor(clerk.id), amount="50.00", method="cash",
+        payment = payments.record_payment(invoice_id, actor(clerk.id), amount="50.00", method="cash",
                                           idempotency_key="access-test-key")
-        refund = services.request_refund(payment.id, actor(clerk.id), "5.00", "Test")
-        claim = services.submit_claim(invoice_id, actor(clerk.id), payer="Acme", policy_number="P",
-                                      claimed_amount="10.00")
+        refund = payments.request_refund(payment.id, actor(clerk.id), "5.00", "Test")
+        claim = claims.submit_claim(invoice_id, actor(clerk.id), payer="Acme", policy_number="P",
+                                    claimed_amount="10.00")
         db.session.commit()
         return {"invoice_id": invoice_id, "payment_id": payment.id, "refund_id": refund.id, "claim_id": claim.id,
                 "line_id": db.session.get(Invoice, invoice_id).lines[0].id}

@@ -5,7 +5,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.accounts.services import find_user_by_email
-from app.billing import services
+from app.billing import queries
 from app.billing.models import ClaimStatus, Invoice, InvoiceStatus, PriceItem, RefundStatus
 from app.extensions import db
 
@@ -22,7 +22,7 @@ def test_demo_billing_covers_each_state_and_runs_once(app):
         invoices = list(db.session.scalars(sa.select(Invoice).where(Invoice.patient_id.in_(people))))
         assert sorted(i.status.value for i in invoices) == ["draft", "issued", "paid", "partially_paid"]
         overdue = next(i for i in invoices if i.status is InvoiceStatus.ISSUED)
-        assert overdue in services.worklist().overdue
+        assert overdue in queries.worklist().overdue
         assert [c.status for i in invoices for c in i.claims] == [ClaimStatus.SUBMITTED]
         assert [r.status for i in invoices for r in i.refunds] == [RefundStatus.REQUESTED]
-        assert any(a.patient_id == people[0] for a in services.completed_appointments_to_bill())
+        assert any(a.patient_id == people[0] for a in queries.completed_appointments_to_bill())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from app.audit.models import AuditEntry
-from app.billing import services
+from app.billing import claims, payments, queries
 from app.extensions import db
 from app.notifications.models import Notification
 from devtools.mailbox import wait_for_messages
@@ -23,21 +23,21 @@ def test_issue_payment_and_claim_decision_email_the_patient_and_everything_is_au
     invoice_id = make_invoice([("Surgery", 1, "200.00")])
     with app.app_context():
         by = actor(clerk.id)
-        payment = services.record_payment(invoice_id, by, amount="50.00", method="card",
+        payment = payments.record_payment(invoice_id, by, amount="50.00", method="card",
                                           idempotency_key="notify-test-key")
-        wrong = services.submit_claim(invoice_id, by, payer="Acme Health", policy_number="P-8",
-                                      claimed_amount="150.00")
-        services.withdraw_claim(wrong.id, by, "Wrong policy number")
-        claim = services.submit_claim(invoice_id, by, payer="Acme Health", policy_number="P-9",
-                                      claimed_amount="150.00")
+        wrong = claims.submit_claim(invoice_id, by, payer="Acme Health", policy_number="P-8",
+                                    claimed_amount="150.00")
+        claims.withdraw_claim(wrong.id, by, "Wrong policy number")
+        claim = claims.submit_claim(invoice_id, by, payer="Acme Health", policy_number="P-9",
+                                    claimed_amount="150.00")
         db.session.commit()
-        services.decide_claim(claim.id, by, status="partially_approved", approved_amount="100.00",
-                              reason_code="CO-45")
-        refund = services.request_refund(payment.id, by, "5.00", "Rounding")
-        services.approve_refund(refund.id, actor(admin.id))
-        services.record_refund(refund.id, by)
+        claims.decide_claim(claim.id, by, status="partially_approved", approved_amount="100.00",
+                            reason_code="CO-45")
+        refund = payments.request_refund(payment.id, by, "5.00", "Rounding")
+        payments.approve_refund(refund.id, actor(admin.id))
+        payments.record_refund(refund.id, by)
         db.session.commit()
-        number = db.session.scalars(services.patient_bills_query(patient.id)).first().number
+        number = db.session.scalars(queries.patient_bills_query(patient.id)).first().number
 
     messages = wait_for_messages(mailbox, 3, timeout=30,
                                  predicate=lambda m: m["To"] == patient.email and number in m["Subject"])

@@ -9,10 +9,10 @@ from decimal import Decimal
 import sqlalchemy as sa
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
-from app.billing import services
+from app.billing import claims, invoices, payments
+from app.billing.common import BillingError, round_money
 from app.billing.models import (OPEN_CLAIM_STATUSES, Claim, ClaimStatus, Invoice, InvoiceLine, InvoiceStatus, Payment,
                                 Refund, RefundStatus)
-from app.billing.services import BillingError
 from app.extensions import db
 from tests.billing.conftest import actor
 
@@ -48,7 +48,7 @@ def check_invariants(invoice_id: int) -> None:
                                 .where(Claim.invoice_id == invoice_id))
     assert invoice.subtotal == lines
     assert invoice.total == lines - invoice.discount + invoice.tax
-    assert invoice.tax == services.round_money((lines - invoice.discount) * invoice.tax_rate / 100)
+    assert invoice.tax == round_money((lines - invoice.discount) * invoice.tax_rate / 100)
     assert invoice.balance == invoice.total - paid + refunded - insurer
     assert invoice.balance >= 0
     assert invoice.patient_paid == paid - refunded and invoice.insurer_paid == insurer
@@ -68,42 +68,42 @@ def check_invariants(invoice_id: int) -> None:
 def apply(step: tuple, invoice_id: int, clerk, admin, keys: list[str]) -> None:
     kind = step[0]
     if kind == "line":
-        services.add_line(invoice_id, clerk, description="Service", quantity=step[1], unit_price=step[2])
+        invoices.add_line(invoice_id, clerk, description="Service", quantity=step[1], unit_price=step[2])
     elif kind == "remove_line":
         lines = db.session.get(Invoice, invoice_id).lines
         if lines:
-            services.remove_line(invoice_id, lines[step[1] % len(lines)].id, clerk)
+            invoices.remove_line(invoice_id, lines[step[1] % len(lines)].id, clerk)
     elif kind == "discount":
-        services.set_discount(invoice_id, clerk, step[1], "Goodwill")
+        invoices.set_discount(invoice_id, clerk, step[1], "Goodwill")
     elif kind == "issue":
-        services.issue_invoice(invoice_id, clerk)
+        invoices.issue_invoice(invoice_id, clerk)
     elif kind == "pay":
-        key = keys[-1] if step[2] and keys else services.new_idempotency_key()
+        key = keys[-1] if step[2] and keys else payments.new_idempotency_key()
         keys.append(key)
-        services.record_payment(invoice_id, clerk, amount=step[1], method="card", idempotency_key=key)
+        payments.record_payment(invoice_id, clerk, amount=step[1], method="card", idempotency_key=key)
     elif kind == "refund":
-        payments = db.session.get(Invoice, invoice_id).payments
-        if payments:
-            refund = services.request_refund(payments[step[1] % len(payments)].id, clerk, step[2], "Refund")
+        received = db.session.get(Invoice, invoice_id).payments
+        if received:
+            refund = payments.request_refund(received[step[1] % len(received)].id, clerk, step[2], "Refund")
             if step[3]:
-                services.approve_refund(refund.id, admin)
-                services.record_refund(refund.id, clerk)
+                payments.approve_refund(refund.id, admin)
+                payments.record_refund(refund.id, clerk)
             else:
-                services.reject_refund(refund.id, admin, "No")
+                payments.reject_refund(refund.id, admin, "No")
     elif kind == "claim":
-        claim = services.submit_claim(invoice_id, clerk, payer="Acme", policy_number="P-1", claimed_amount=step[1])
+        claim = claims.submit_claim(invoice_id, clerk, payer="Acme", policy_number="P-1", claimed_amount=step[1])
         if step[2] == "withdrawn":
-            services.withdraw_claim(claim.id, clerk, "Wrong policy")
+            claims.withdraw_claim(claim.id, clerk, "Wrong policy")
         elif step[2] is not None:  # None: left with the insurer, for a later "withdraw" or "void" step
-            services.decide_claim(claim.id, clerk, status=step[2], approved_amount=step[3], reason_code="R1")
+            claims.decide_claim(claim.id, clerk, status=step[2], approved_amount=step[3], reason_code="R1")
             if step[4]:
-                services.mark_claim_paid(claim.id, clerk)
+                claims.mark_claim_paid(claim.id, clerk)
     elif kind == "withdraw":
-        claims = db.session.get(Invoice, invoice_id).claims
-        if claims:
-            services.withdraw_claim(claims[step[1] % len(claims)].id, clerk, "Filed in error")
+        filed = db.session.get(Invoice, invoice_id).claims
+        if filed:
+            claims.withdraw_claim(filed[step[1] % len(filed)].id, clerk, "Filed in error")
     elif kind == "void":
-        services.void_invoice(invoice_id, clerk, "Mistake")
+        invoices.void_invoice(invoice_id, clerk, "Mistake")
 
 
 def test_totals_and_balance_hold_after_any_sequence_of_operations(app, patient, clerk, admin, monkeypatch):
@@ -120,7 +120,7 @@ def test_totals_and_balance_hold_after_any_sequence_of_operations(app, patient, 
     def run(start, steps):
         with app.app_context():
             by, checker = actor(clerk.id), actor(admin.id)
-            invoice_id = services.create_invoice(patient.id, by).id
+            invoice_id = invoices.create_invoice(patient.id, by).id
             db.session.commit()
             keys: list[str] = []
             for step in start + steps:

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from app.billing import services
+from app.billing import claims, invoices, payments
 from app.billing.models import Claim, ClaimStatus, Invoice, InvoiceStatus, Payment, PriceItem, Refund, RefundStatus
 from app.extensions import db
 from tests.billing.conftest import actor
@@ -26,7 +26,7 @@ def test_clerk_bills_a_completed_visit_edits_the_draft_and_issues_it(app, client
                                                                      completed_appointment):
     appointment_id = completed_appointment()
     with app.app_context():
-        services.create_price_item(None, code="XRAY", name="Chest X-ray", price="80.00")
+        invoices.create_price_item(None, code="XRAY", name="Chest X-ray", price="80.00")
         db.session.commit()
         item_id = db.session.scalar(sa.select(PriceItem.id))
     login(clerk)
@@ -101,7 +101,7 @@ def test_a_payment_above_the_balance_is_refused_beside_the_amount(app, client, l
 def test_refund_goes_from_clerk_to_admin_and_back_to_the_clerk(app, client, login, clerk, admin, make_invoice):
     invoice_id = make_invoice([("Consultation", 1, "100.00")])
     with app.app_context():
-        payment = services.record_payment(invoice_id, actor(clerk.id), amount="100.00", method="card",
+        payment = payments.record_payment(invoice_id, actor(clerk.id), amount="100.00", method="card",
                                           idempotency_key="refund-flow-key")
         db.session.commit()
         payment_id = payment.id
@@ -130,9 +130,9 @@ def test_refund_goes_from_clerk_to_admin_and_back_to_the_clerk(app, client, logi
 def test_an_admin_who_asked_for_a_refund_is_told_another_must_decide(app, client, login, admin, make_invoice, clerk):
     invoice_id = make_invoice([("Consultation", 1, "100.00")])
     with app.app_context():
-        payment = services.record_payment(invoice_id, actor(clerk.id), amount="100.00", method="card",
+        payment = payments.record_payment(invoice_id, actor(clerk.id), amount="100.00", method="card",
                                           idempotency_key="admin-own-refund")
-        refund = services.request_refund(payment.id, actor(admin.id), "10.00", "Goodwill")
+        refund = payments.request_refund(payment.id, actor(admin.id), "10.00", "Goodwill")
         db.session.commit()
         refund_id = refund.id
     login(admin)
@@ -170,8 +170,8 @@ def test_clerk_files_a_claim_records_the_decision_and_the_insurer_payment(app, c
 def test_clerk_withdraws_a_claim_filed_in_error_then_voids_the_invoice(app, client, login, clerk, make_invoice):
     invoice_id = make_invoice([("Surgery", 1, "200.00")])
     with app.app_context():
-        claim_id = services.submit_claim(invoice_id, actor(clerk.id), payer="Acme Health", policy_number="POL-1",
-                                         claimed_amount="150.00").id
+        claim_id = claims.submit_claim(invoice_id, actor(clerk.id), payer="Acme Health", policy_number="POL-1",
+                                       claimed_amount="150.00").id
         db.session.commit()
     login(clerk)
     url = f"/billing/claims/{claim_id}/withdraw"

@@ -6,9 +6,9 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from app.billing import services
+from app.billing import invoices, payments
+from app.billing.common import BillingError, round_money
 from app.billing.models import Invoice, InvoiceHistory, InvoiceStatus
-from app.billing.services import BillingError
 from app.events.models import OutboxEvent
 from app.extensions import db
 from app.transactions import retrying
@@ -35,9 +35,9 @@ def test_totals_are_lines_less_discount_plus_tax_rounded_half_up_at_the_line(app
 
 
 def test_half_a_cent_rounds_up():
-    assert services.round_money(Decimal("2.675")) == Decimal("2.68")
-    assert services.round_money(Decimal("0.005")) == Decimal("0.01")
-    assert services.round_money(Decimal("0.0049")) == Decimal("0.00")
+    assert round_money(Decimal("2.675")) == Decimal("2.68")
+    assert round_money(Decimal("0.005")) == Decimal("0.01")
+    assert round_money(Decimal("0.0049")) == Decimal("0.00")
 
 
 def test_issuing_numbers_invoices_sequentially_and_drafts_have_none(app, make_invoice):
@@ -57,18 +57,18 @@ def test_an_issued_invoice_is_never_edited(app, make_invoice, clerk):
     with app.app_context():
         by = actor(clerk.id)
         with pytest.raises(BillingError, match="cannot be edited"):
-            services.add_line(invoice_id, by, description="Extra", quantity=1, unit_price="5.00")
+            invoices.add_line(invoice_id, by, description="Extra", quantity=1, unit_price="5.00")
         with pytest.raises(BillingError, match="cannot be edited"):
-            services.set_discount(invoice_id, by, "1.00", "late")
+            invoices.set_discount(invoice_id, by, "1.00", "late")
         line_id = db.session.get(Invoice, invoice_id).lines[0].id
         with pytest.raises(BillingError, match="cannot be edited"):
-            services.remove_line(invoice_id, line_id, by)
+            invoices.remove_line(invoice_id, line_id, by)
 
 
 def test_an_empty_draft_cannot_be_issued(app, make_invoice, clerk):
     invoice_id = make_invoice(lines=(), issue=False)
     with app.app_context(), pytest.raises(BillingError, match="at least one line"):
-        services.issue_invoice(invoice_id, actor(clerk.id))
+        invoices.issue_invoice(invoice_id, actor(clerk.id))
 
 
 def test_a_discount_needs_a_reason_and_cannot_exceed_the_lines(app, make_invoice, clerk):
@@ -76,10 +76,10 @@ def test_a_discount_needs_a_reason_and_cannot_exceed_the_lines(app, make_invoice
     with app.app_context():
         by = actor(clerk.id)
         with pytest.raises(BillingError) as error:
-            services.set_discount(invoice_id, by, "10.00", "")
+            invoices.set_discount(invoice_id, by, "10.00", "")
         assert error.value.field == "discount_reason"
         with pytest.raises(BillingError) as error:
-            services.set_discount(invoice_id, by, "100.01", "too much")
+            invoices.set_discount(invoice_id, by, "100.01", "too much")
         assert error.value.field == "discount"
 
 
@@ -87,7 +87,7 @@ def test_invoice_from_a_completed_appointment_prefills_the_consultation_fee(app,
                                                                             clerk, doctor):
     appointment_id = completed_appointment()
     with app.app_context():
-        invoice = services.create_invoice(patient.id, actor(clerk.id), appointment_id=appointment_id)
+        invoice = invoices.create_invoice(patient.id, actor(clerk.id), appointment_id=appointment_id)
         db.session.commit()
         assert [(line.description, line.unit_price) for line in invoice.lines] == [
             ("Consultation — Dr. Dora Doctor (Cardiology)", Decimal("150.00"))]
@@ -99,13 +99,13 @@ def test_an_appointment_has_one_live_invoice_and_a_void_frees_it(app, completed_
     appointment_id = completed_appointment()
     with app.app_context():
         by = actor(clerk.id)
-        first = services.create_invoice(patient.id, by, appointment_id=appointment_id)
+        first = invoices.create_invoice(patient.id, by, appointment_id=appointment_id)
         db.session.commit()
         with pytest.raises(BillingError, match="already has an invoice"):
-            services.create_invoice(patient.id, by, appointment_id=appointment_id)
+            invoices.create_invoice(patient.id, by, appointment_id=appointment_id)
         db.session.rollback()
-        services.void_invoice(first.id, by, "Wrong fee")
-        second = services.create_invoice(patient.id, by, appointment_id=appointment_id)
+        invoices.void_invoice(first.id, by, "Wrong fee")
+        second = invoices.create_invoice(patient.id, by, appointment_id=appointment_id)
         db.session.commit()
         assert second.id != first.id
 
@@ -115,7 +115,7 @@ def test_only_a_completed_appointment_of_the_patient_can_be_billed(app, complete
     appointment_id = completed_appointment()
     with app.app_context():
         with pytest.raises(BillingError, match="not this patient's"):
-            services.create_invoice(other.id, actor(clerk.id), appointment_id=appointment_id)
+            invoices.create_invoice(other.id, actor(clerk.id), appointment_id=appointment_id)
 
 
 def test_void_needs_a_reason_and_no_money_received(app, make_invoice, clerk):
@@ -123,23 +123,23 @@ def test_void_needs_a_reason_and_no_money_received(app, make_invoice, clerk):
     with app.app_context():
         by = actor(clerk.id)
         with pytest.raises(BillingError, match="reason"):
-            services.void_invoice(invoice_id, by, " ")
-        services.record_payment(invoice_id, by, amount="10.00", method="cash", idempotency_key="k" * 12)
+            invoices.void_invoice(invoice_id, by, " ")
+        payments.record_payment(invoice_id, by, amount="10.00", method="cash", idempotency_key="k" * 12)
         db.session.commit()
         with pytest.raises(BillingError, match="refund it before voiding"):
-            services.void_invoice(invoice_id, by, "Duplicate")
+            invoices.void_invoice(invoice_id, by, "Duplicate")
 
 
 def test_void_records_reason_frees_nothing_else_and_stops_payments(app, make_invoice, clerk):
     invoice_id = make_invoice()
     with app.app_context():
         by = actor(clerk.id)
-        invoice = services.void_invoice(invoice_id, by, "Billed twice")
+        invoice = invoices.void_invoice(invoice_id, by, "Billed twice")
         db.session.commit()
         assert invoice.status is InvoiceStatus.VOID and invoice.void_reason == "Billed twice"
         assert invoice.number is not None  # the number stays used: no gaps, no reuse
         with pytest.raises(BillingError, match="void"):
-            services.record_payment(invoice_id, by, amount="1.00", method="cash", idempotency_key="v" * 12)
+            payments.record_payment(invoice_id, by, amount="1.00", method="cash", idempotency_key="v" * 12)
 
 
 def test_every_change_is_in_the_history_and_emits_an_event(app, make_invoice, clerk):
@@ -164,7 +164,7 @@ def test_drafts_issued_at_the_same_time_get_distinct_consecutive_numbers(app, ma
         with app.app_context():
             barrier.wait()
             try:
-                retrying(lambda: services.issue_invoice(invoice_id, actor(clerk.id)))
+                retrying(lambda: invoices.issue_invoice(invoice_id, actor(clerk.id)))
                 db.session.commit()
             except BaseException as error:  # noqa: BLE001  (reported below)
                 errors.append(error)

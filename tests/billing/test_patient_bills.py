@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from pypdf import PdfReader
 
-from app.billing import services
+from app.billing import claims, invoices, payments
 from app.billing.models import Invoice
 from app.events.models import OutboxEvent
 from app.extensions import db
@@ -33,12 +33,12 @@ def bill(app, make_invoice, patient, clerk, admin):
     invoice_id = make_invoice([("Physiotherapy session", 2, "60.00"), ("Knee brace", 1, "30.00")])
     with app.app_context():
         by = actor(clerk.id)
-        services.record_payment(invoice_id, by, amount=Decimal("40.00"), method="card", reference="POS-881",
-                                idempotency_key=services.new_idempotency_key())
-        claim = services.submit_claim(invoice_id, by, payer="Acme Health", policy_number="AC-123",
-                                      claimed_amount="50.00")
-        services.decide_claim(claim.id, by, status="approved", payer_reference="ACME-9")
-        services.mark_claim_paid(claim.id, by)
+        payments.record_payment(invoice_id, by, amount=Decimal("40.00"), method="card", reference="POS-881",
+                                idempotency_key=payments.new_idempotency_key())
+        claim = claims.submit_claim(invoice_id, by, payer="Acme Health", policy_number="AC-123",
+                                    claimed_amount="50.00")
+        claims.decide_claim(claim.id, by, status="approved", payer_reference="ACME-9")
+        claims.mark_claim_paid(claim.id, by)
         db.session.commit()
         invoice = db.session.get(Invoice, invoice_id)
         assert invoice.balance == Decimal("60.00")
@@ -130,7 +130,7 @@ def test_billing_history_lists_every_change_across_the_patients_bills(app, bill,
 def test_a_void_bill_says_nothing_is_owed(app, make_invoice, patient, clerk, login):
     invoice_id = make_invoice([("Duplicate visit", 1, "80.00")])
     with app.app_context():
-        services.void_invoice(invoice_id, actor(clerk.id), "Entered twice")
+        invoices.void_invoice(invoice_id, actor(clerk.id), "Entered twice")
         db.session.commit()
     client = login(patient)
     page = text(client.get(f"/patient/bills/{invoice_id}"))
@@ -141,7 +141,7 @@ def test_a_void_bill_says_nothing_is_owed(app, make_invoice, patient, clerk, log
 def test_a_draft_voided_before_issue_was_never_a_bill(app, make_invoice, patient, clerk, login):
     invoice_id = make_invoice([("Mistake", 1, "80.00")], issue=False)
     with app.app_context():
-        services.void_invoice(invoice_id, actor(clerk.id), "Wrong patient")
+        invoices.void_invoice(invoice_id, actor(clerk.id), "Wrong patient")
         db.session.commit()
     client = login(patient)
     assert client.get(f"/patient/bills/{invoice_id}").status_code == 404

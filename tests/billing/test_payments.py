@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from app.billing import services
+from app.billing import payments
+from app.billing.common import BillingError
 from app.billing.models import Invoice, InvoiceStatus, Payment
-from app.billing.services import BillingError
 from app.extensions import db
 from app.timeutil import clinic_today
 from tests.billing.conftest import actor
@@ -19,8 +19,8 @@ pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make te
 
 
 def pay(invoice_id: int, user_id: int, amount: str, key: str | None = None, method: str = "cash") -> Payment:
-    payment = services.record_payment(invoice_id, actor(user_id), amount=amount, method=method,
-                                      idempotency_key=key or services.new_idempotency_key())
+    payment = payments.record_payment(invoice_id, actor(user_id), amount=amount, method=method,
+                                      idempotency_key=key or payments.new_idempotency_key())
     db.session.commit()
     return payment
 
@@ -65,7 +65,7 @@ def test_a_draft_or_paid_invoice_takes_no_payment(app, make_invoice, clerk):
 def test_a_payment_dated_in_the_future_is_refused(app, make_invoice, clerk):
     invoice_id = make_invoice()
     with app.app_context(), pytest.raises(BillingError, match="future") as error:
-        services.record_payment(invoice_id, actor(clerk.id), amount="1.00", method="card",
+        payments.record_payment(invoice_id, actor(clerk.id), amount="1.00", method="card",
                                 paid_on=clinic_today() + timedelta(days=1), idempotency_key="f" * 16)
     assert error.value.field == "paid_on"
 
@@ -96,7 +96,7 @@ def _race(app, clerk_id: int, invoice_id: int, amount: str, keys: list[str]) -> 
         with app.app_context():
             barrier.wait()
             try:
-                payment = services.record_payment(invoice_id, actor(clerk_id), amount=amount, method="card",
+                payment = payments.record_payment(invoice_id, actor(clerk_id), amount=amount, method="card",
                                                   idempotency_key=key)
                 db.session.commit()
                 outcomes[index] = payment.id
@@ -116,7 +116,7 @@ def _race(app, clerk_id: int, invoice_id: int, amount: str, keys: list[str]) -> 
 
 def test_twenty_concurrent_payments_of_the_full_balance_record_exactly_one(app, make_invoice, clerk):
     invoice_id = make_invoice([("Surgery", 1, "500.00")])
-    outcomes = _race(app, clerk.id, invoice_id, "500.00", [services.new_idempotency_key() for _ in range(20)])
+    outcomes = _race(app, clerk.id, invoice_id, "500.00", [payments.new_idempotency_key() for _ in range(20)])
     recorded = [o for o in outcomes if isinstance(o, int)]
     assert len(recorded) == 1
     assert sorted(set(o for o in outcomes if not isinstance(o, int))) == ["not_open"]  # paid by the winner

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from app.accounts.models import Role
 from app.appointments.models import Appointment, Status
-from app.billing import services
+from app.billing import claims, invoices, payments
 from app.billing.models import Invoice
 from app.billing.reports import REPORTS, Period
 from app.extensions import db
@@ -69,45 +69,45 @@ def books(app, create_user, create_department, create_doctor, clerk, admin):
                 return appointment.id
 
             def pay(invoice_id, amount, method, days_ago):
-                return services.record_payment(invoice_id, by, amount=D(amount), method=method,
+                return payments.record_payment(invoice_id, by, amount=D(amount), method=method,
                                                paid_on=today - timedelta(days=days_ago),
-                                               idempotency_key=services.new_idempotency_key())
+                                               idempotency_key=payments.new_idempotency_key())
 
-            inv1 = services.create_invoice(ann.id, by, appointment_id=visit(ann, heart, cardiology)).id
-            services.add_line(inv1, by, description="ECG", quantity=2, unit_price="25.50")
-            services.set_discount(inv1, by, "11.00", "Returning patient")
-            services.issue_invoice(inv1, by)
+            inv1 = invoices.create_invoice(ann.id, by, appointment_id=visit(ann, heart, cardiology)).id
+            invoices.add_line(inv1, by, description="ECG", quantity=2, unit_price="25.50")
+            invoices.set_discount(inv1, by, "11.00", "Returning patient")
+            invoices.issue_invoice(inv1, by)
             _backdate(inv1, 40)
             pay(inv1, "54.00", "cash", 40)
             card = pay(inv1, "100.00", "card", 10)
-            refund = services.request_refund(card.id, by, "20.00", "Charged twice for the ECG lead")
-            services.approve_refund(refund.id, boss)
-            services.record_refund(refund.id, by, "RF-1")
+            refund = payments.request_refund(card.id, by, "20.00", "Charged twice for the ECG lead")
+            payments.approve_refund(refund.id, boss)
+            payments.record_refund(refund.id, by, "RF-1")
 
-            inv2 = services.create_invoice(bob.id, by, appointment_id=visit(bob, small, pediatrics)).id
-            services.issue_invoice(inv2, by)
+            inv2 = invoices.create_invoice(bob.id, by, appointment_id=visit(bob, small, pediatrics)).id
+            invoices.issue_invoice(inv2, by)
             _backdate(inv2, 100)
-            claim = services.submit_claim(inv2, by, payer="Acme Health", policy_number="AC-1", claimed_amount="50.00")
-            services.decide_claim(claim.id, by, status="approved", payer_reference="ACME-77")
-            services.mark_claim_paid(claim.id, by, paid_on=today - timedelta(days=5))
+            claim = claims.submit_claim(inv2, by, payer="Acme Health", policy_number="AC-1", claimed_amount="50.00")
+            claims.decide_claim(claim.id, by, status="approved", payer_reference="ACME-77")
+            claims.mark_claim_paid(claim.id, by, paid_on=today - timedelta(days=5))
             pay(inv2, "8.00", "bank_transfer", 5)
 
-            inv3 = services.create_invoice(ann.id, by).id
-            services.add_line(inv3, by, description="Dressing", quantity=1, unit_price="30.00")
-            services.issue_invoice(inv3, by)
-            services.submit_claim(inv3, by, payer="Acme Health", policy_number="AC-2", claimed_amount="20.00")
-            denied = services.submit_claim(inv3, by, payer="Other Mutual", policy_number="OM-9", claimed_amount="10.00")
-            services.decide_claim(denied.id, by, status="denied", reason_code="CO-50")
-            wrong = services.submit_claim(inv3, by, payer="Acme Health", policy_number="AC-3", claimed_amount="3.00")
-            services.withdraw_claim(wrong.id, by, "Filed under the wrong policy")
+            inv3 = invoices.create_invoice(ann.id, by).id
+            invoices.add_line(inv3, by, description="Dressing", quantity=1, unit_price="30.00")
+            invoices.issue_invoice(inv3, by)
+            claims.submit_claim(inv3, by, payer="Acme Health", policy_number="AC-2", claimed_amount="20.00")
+            denied = claims.submit_claim(inv3, by, payer="Other Mutual", policy_number="OM-9", claimed_amount="10.00")
+            claims.decide_claim(denied.id, by, status="denied", reason_code="CO-50")
+            wrong = claims.submit_claim(inv3, by, payer="Acme Health", policy_number="AC-3", claimed_amount="3.00")
+            claims.withdraw_claim(wrong.id, by, "Filed under the wrong policy")
 
-            inv4 = services.create_invoice(bob.id, by).id
-            services.add_line(inv4, by, description="Surgery", quantity=1, unit_price="500.00")
+            inv4 = invoices.create_invoice(bob.id, by).id
+            invoices.add_line(inv4, by, description="Surgery", quantity=1, unit_price="500.00")
 
-            inv5 = services.create_invoice(bob.id, by).id
-            services.add_line(inv5, by, description="Cast", quantity=1, unit_price="70.00")
-            services.issue_invoice(inv5, by)
-            services.void_invoice(inv5, by, "Billed to the wrong patient")
+            inv5 = invoices.create_invoice(bob.id, by).id
+            invoices.add_line(inv5, by, description="Cast", quantity=1, unit_price="70.00")
+            invoices.issue_invoice(inv5, by)
+            invoices.void_invoice(inv5, by, "Billed to the wrong patient")
             db.session.commit()
             balances = [db.session.get(Invoice, i).balance for i in (inv1, inv2, inv3)]
             assert balances == [D("20.00"), D("30.00"), D("33.00")]  # the fixture is what the docstring says
@@ -312,7 +312,7 @@ def test_reports_appear_in_the_clerks_and_admins_navigation(app, clerk, admin, l
 
 
 def test_the_demo_history_gives_every_report_figures_once(app, clerk, admin, create_doctor, create_department):
-    from app.billing.reports_demo import seed_report_history
+    from app.demo.reports import seed_report_history
     from app.billing.reports import default_period
     from app.events.models import OutboxEvent
 
@@ -324,8 +324,8 @@ def test_the_demo_history_gives_every_report_figures_once(app, clerk, admin, cre
         for report in REPORTS.values():
             table = report.build(default_period(report))
             assert any(value for value in table.total[1:]), report.key
-        claims = REPORTS["claims-by-status"]
-        assert dict(row[:2] for row in claims.build(default_period(claims)).rows)["Withdrawn"] == 5
+        by_status = REPORTS["claims-by-status"]
+        assert dict(row[:2] for row in by_status.build(default_period(by_status)).rows)["Withdrawn"] == 5
         invoice_events = db.session.scalar(sa.select(sa.func.count()).select_from(OutboxEvent)
                                            .where(OutboxEvent.aggregate_type == "invoice"))
         assert invoice_events == 0  # back-dated history: no emails, no audit rows for things that did not happen now

@@ -15,14 +15,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.clock]
 
 def test_clerk_edits_a_draft_in_place_and_admin_approves_a_refund(browser: Browser, base_url, app, clerk, admin,
                                                                    patient, completed_appointment, artifacts):
-    from app.billing import services
+    from app.billing import invoices
     from app.extensions import db
     from tests.conftest import DEFAULT_PASSWORD
 
     completed_appointment()
     with app.app_context():
-        services.create_price_item(None, code="ECG", name="Electrocardiogram", price="60.00")
-        services.create_price_item(None, code="XRAY", name="Chest X-ray", price="90.00")
+        invoices.create_price_item(None, code="ECG", name="Electrocardiogram", price="60.00")
+        invoices.create_price_item(None, code="XRAY", name="Chest X-ray", price="90.00")
         db.session.commit()
 
     page = signed_in(browser, base_url, clerk.email, DEFAULT_PASSWORD)

@@ -155,7 +155,7 @@ def records_routes(app) -> set[tuple[str, str]]:
         # Billing's "record a refund" is money, not a clinical record; billing serves no clinical data at all
         # (the clerk rows of the matrix check that), so its URLs are not matched by name.
         if view.__module__ in CLINICAL_MODULES or (CLINICAL_URL.search(rule.rule)
-                                                   and not view.__module__.startswith("app.billing")):
+                                                   and not view.__module__.startswith("app.clerks")):
             for method in rule.methods - {"HEAD", "OPTIONS"}:
                 found.add((rule.endpoint, method))
     return found

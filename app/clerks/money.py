@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from flask import abort, flash, request, url_for
 
-from app.billing import services
-from app.billing.forms import (ClaimDecisionForm, ClaimForm, ClaimPaidForm, ClaimWithdrawalForm, PaymentForm,
-                               RecordRefundForm, RefundDecisionForm, RefundRequestForm, show_error)
+from app.billing import claims, payments, queries
+from app.billing.common import BillingError
 from app.billing.models import Claim, ClaimStatus, Payment, Refund, RefundStatus
-from app.billing.services import BillingError
-from app.billing.views import actor, bp, invoice_or_404
-from app.billing.views_invoices import blank_claim_form, blank_payment_form, require_open
+from app.clerks.forms import (ClaimDecisionForm, ClaimForm, ClaimPaidForm, ClaimWithdrawalForm, PaymentForm,
+                              RecordRefundForm, RefundDecisionForm, RefundRequestForm, show_error)
+from app.clerks.invoices import blank_claim_form, blank_payment_form, require_open
+from app.clerks.views import actor, bp, invoice_or_404
 from app.extensions import db
 from app.timeutil import clinic_today
 from app.web.access import requires
@@ -44,7 +44,7 @@ def new_payment(invoice_id: int):
     form = PaymentForm()
     if form.validate_on_submit():
         try:
-            payment = services.record_payment(invoice_id, actor(), amount=form.amount.data.strip(),
+            payment = payments.record_payment(invoice_id, actor(), amount=form.amount.data.strip(),
                                               method=form.method.data, paid_on=form.paid_on.data,
                                               idempotency_key=form.idempotency_key.data,
                                               reference=form.reference.data)
@@ -64,7 +64,7 @@ def new_payment(invoice_id: int):
 @requires("billing_desk")
 def request_refund(payment_id: int):
     payment = _or_404(Payment, payment_id)
-    left = services.refundable(payment)
+    left = queries.refundable(payment)
     form = RefundRequestForm() if request.method == "POST" else RefundRequestForm(
         formdata=None, data={"amount": f"{left:.2f}"})
     context = {"payment": payment, "invoice": payment.invoice, "left": left, "form": form}
@@ -72,7 +72,7 @@ def request_refund(payment_id: int):
         return render("billing/refund_form.html", **context)
     if form.validate_on_submit():
         try:
-            services.request_refund(payment_id, actor(), form.amount.data.strip(), form.reason.data)
+            payments.request_refund(payment_id, actor(), form.amount.data.strip(), form.reason.data)
             return _back_to_invoice(payment.invoice_id, "Refund requested. An administrator must approve it.")
         except BillingError as error:
             db.session.rollback()
@@ -119,7 +119,7 @@ def decide_refund(refund_id: int, decision: str):
         return render_form_errors("billing/refund_decision.html", refund=refund, form=form, error=None,
                                   record_form=RecordRefundForm(formdata=None))
     try:
-        decide = services.approve_refund if decision == "approve" else services.reject_refund
+        decide = payments.approve_refund if decision == "approve" else payments.reject_refund
         decide(refund_id, actor(), form.note.data)
     except BillingError as error:
         db.session.rollback()
@@ -135,7 +135,7 @@ def record_refund(refund_id: int):
     form = RecordRefundForm()
     if form.validate_on_submit():
         try:
-            services.record_refund(refund_id, actor(), form.reference.data)
+            payments.record_refund(refund_id, actor(), form.reference.data)
             return _back_to_invoice(refund.invoice_id, f"Refund of {refund.amount:,.2f} recorded; the balance rose"
                                                         " by it.")
         except BillingError as error:
@@ -154,12 +154,12 @@ def new_claim(invoice_id: int):
     if request.method == "GET":
         require_open(invoice)
         return render("billing/claim_form.html", invoice=invoice, form=blank_claim_form(invoice),
-                      room=services.claimable(invoice))
+                      room=queries.claimable(invoice))
     form = ClaimForm()
     if form.validate_on_submit():
         try:
-            services.submit_claim(invoice_id, actor(), payer=form.payer.data, policy_number=form.policy_number.data,
-                                  claimed_amount=form.claimed_amount.data.strip())
+            claims.submit_claim(invoice_id, actor(), payer=form.payer.data, policy_number=form.policy_number.data,
+                                claimed_amount=form.claimed_amount.data.strip())
             return _back_to_invoice(invoice_id, "Claim filed with the insurer.")
         except BillingError as error:
             db.session.rollback()
@@ -167,7 +167,7 @@ def new_claim(invoice_id: int):
     db.session.expire_all()
     invoice = invoice_or_404(invoice_id)
     return render_form_errors("billing/claim_form.html", fragment="billing/_claim_form.html", invoice=invoice,
-                              form=form, room=services.claimable(invoice))
+                              form=form, room=queries.claimable(invoice))
 
 
 def _claim_step(claim_id: int, *, allowed: tuple[ClaimStatus, ...], form_class, page: str, initial, act,
@@ -202,7 +202,7 @@ def decide_claim(claim_id: int):
     return _claim_step(
         claim_id, allowed=(ClaimStatus.SUBMITTED,), form_class=ClaimDecisionForm, page="claim_decision",
         initial=lambda claim: {"payer_reference": claim.payer_reference or ""},
-        act=lambda form: services.decide_claim(
+        act=lambda form: claims.decide_claim(
             claim_id, actor(), status=form.status.data,
             approved_amount=(form.approved_amount.data or "").strip() or None,
             payer_reference=form.payer_reference.data, reason_code=form.reason_code.data),
@@ -217,8 +217,8 @@ def claim_paid(claim_id: int):
         page="claim_paid",
         initial=lambda claim: {"amount": f"{min(claim.approved_amount, claim.invoice.balance):.2f}",
                                "paid_on": clinic_today(), "payer_reference": claim.payer_reference or ""},
-        act=lambda form: services.mark_claim_paid(claim_id, actor(), amount=form.amount.data.strip(),
-                                                  paid_on=form.paid_on.data, payer_reference=form.payer_reference.data),
+        act=lambda form: claims.mark_claim_paid(claim_id, actor(), amount=form.amount.data.strip(),
+                                                paid_on=form.paid_on.data, payer_reference=form.payer_reference.data),
         done="The insurer's payment is recorded.")
 
 
@@ -228,5 +228,5 @@ def withdraw_claim(claim_id: int):
     return _claim_step(
         claim_id, allowed=(ClaimStatus.SUBMITTED,), form_class=ClaimWithdrawalForm, page="claim_withdraw",
         initial=lambda claim: {},
-        act=lambda form: services.withdraw_claim(claim_id, actor(), form.reason.data),
+        act=lambda form: claims.withdraw_claim(claim_id, actor(), form.reason.data),
         done="Claim withdrawn: it no longer counts towards the insurer's share. Tell the insurer too.")

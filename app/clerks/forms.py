@@ -1,14 +1,17 @@
-"""Billing forms. Amounts are text fields checked against a money pattern here and again by the services,
-whose refusals (`BillingError.field`) land beside the same fields (see `show_error`)."""
+"""Billing forms, and the reports' date range. Amounts are text fields checked against a money pattern here and
+again by the services, whose refusals (`BillingError.field`) land beside the same fields (see `show_error`)."""
 from __future__ import annotations
+
+from datetime import date
 
 from wtforms import (BooleanField, DateField, HiddenField, IntegerField, SelectChoice, SelectField, StringField,
                      TextAreaField)
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from app.accounts.forms import at_most, required
+from app.billing.common import BillingError
 from app.billing.models import ClaimStatus, InvoiceStatus, PaymentMethod
-from app.billing.services import BillingError
+from app.billing.reports import MAX_DAYS, Period
 from app.web.forms import Form
 
 MONEY = Regexp(r"^\s*\d{1,10}(\.\d{1,2})?\s*$",
@@ -161,3 +164,30 @@ class ClaimPaidForm(Form):
 class ClaimWithdrawalForm(Form):
     reason = TextAreaField("Why withdraw this claim?", validators=[required("the reason"), at_most(500)],
                            render_kw={"rows": 2}, description="E.g. filed in error, wrong policy or wrong insurer.")
+
+
+class PeriodForm(_GetForm):
+    """The date range of a report."""
+
+    start = DateField("From", validators=[Optional()])
+    end = DateField("To", validators=[Optional()])
+
+    def period(self, default: Period) -> Period | None:
+        """The chosen range (the defaults for an empty field), or None with messages beside the fields."""
+        if not self.validate():
+            for name in ("start", "end"):
+                if self[name].errors:
+                    self[name].errors[:] = ["Enter a date as YYYY-MM-DD."]
+            return None
+        start, end = self.start.data or default.start, self.end.data or default.end
+        if end < start:
+            self.end.errors.append("The end must not be before the start.")
+            return None
+        if (end - start).days >= MAX_DAYS:
+            self.end.errors.append(f"Choose at most {MAX_DAYS} days.")
+            return None
+        if start < date(2000, 1, 1):
+            self.start.errors.append("Choose a date from the year 2000 on.")
+            return None
+        self.start.data, self.end.data = start, end  # shown in the fields, also when they were left empty
+        return Period(start, end)

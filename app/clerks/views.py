@@ -1,16 +1,16 @@
 """The billing workspace: clerks bill and take money; admins read, keep the price list and decide refunds.
 
-Routing and access only; the rules are in `app.billing.services`. The views are split by subject:
-`views_invoices` (list, new, draft editing, issue, void, detail), `views_money` (payments, refunds,
-claims) and `views_prices` (the price list). Reports and the patient's bills live elsewhere.
+Routing and access only; the rules are in `app.billing.invoices`, `payments` and `claims`, the reads in
+`app.billing.queries`. The views are split by subject: `invoices` (list, new, draft editing, issue, void,
+detail), `money` (payments, refunds, claims) and `prices` (the price list); the forms are in `forms`. The reports
+have their own blueprint in `reports`; the patient's bills are in `app.patients.bills`.
 """
 from __future__ import annotations
 
 from flask import Blueprint, abort
 from flask_login import current_user
 
-from app.accounts.models import Role
-from app.billing import services
+from app.billing import queries
 from app.billing.models import Invoice
 from app.extensions import db
 from app.web.access import guard_blueprint
@@ -36,7 +36,7 @@ def actor():
 
 @bp.route("/")
 def home():
-    return render("billing/home.html", work=services.worklist(), is_admin=current_user.role is Role.ADMIN)
+    return render("billing/home.html", work=queries.worklist())
 
 
-from app.billing import views_invoices, views_money, views_prices  # noqa: E402,F401  (register their routes)
+from app.clerks import invoices, money, prices  # noqa: E402,F401  (register their routes)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from app.accounts.models import User
 from app.accounts.services import find_user_by_email
 from app.appointments.models import Appointment, Status
-from app.billing import services
+from app.billing import claims, invoices, payments
 from app.billing.models import PriceItem
 from app.clinic.models import DoctorProfile
 from app.extensions import db
@@ -45,7 +45,7 @@ def seed_billing_demo(clerk: User | None, admin: User | None) -> bool:
     if clerk is None or admin is None or db.session.scalar(sa.select(PriceItem.id).limit(1)) is not None:
         return False
     departments = {d.name: d.id for p in db.session.scalars(sa.select(DoctorProfile)) for d in p.departments}
-    items = {code: services.create_price_item(clerk, code=code, name=name, price=price,
+    items = {code: invoices.create_price_item(clerk, code=code, name=name, price=price,
                                               department_id=departments.get(department))
              for code, name, price, department in PRICE_LIST}
     maria, john = find_user_by_email("maria.garcia@example.com"), find_user_by_email("john.miller@example.com")
@@ -58,31 +58,31 @@ def seed_billing_demo(clerk: User | None, admin: User | None) -> bool:
 
     # Maria: cardiology visit with an ECG, part paid by card, a claim with her insurer still pending.
     visit = _completed_visit(maria, okafor, days_ago=6, hour=9)
-    invoice = services.create_invoice(maria.id, clerk, appointment_id=visit.id)
-    services.add_line(invoice.id, clerk, price_item_id=items["ECG"].id)
-    services.issue_invoice(invoice.id, clerk)
-    services.record_payment(invoice.id, clerk, amount="40.00", method="card", reference="Slip 5531",
-                            idempotency_key=services.new_idempotency_key())
-    services.submit_claim(invoice.id, clerk, payer=maria.patient.insurance_provider or "Acme Health",
-                          policy_number=maria.patient.insurance_policy_number or "AH-448812", claimed_amount="180.00")
+    invoice = invoices.create_invoice(maria.id, clerk, appointment_id=visit.id)
+    invoices.add_line(invoice.id, clerk, price_item_id=items["ECG"].id)
+    invoices.issue_invoice(invoice.id, clerk)
+    payments.record_payment(invoice.id, clerk, amount="40.00", method="card", reference="Slip 5531",
+                            idempotency_key=payments.new_idempotency_key())
+    claims.submit_claim(invoice.id, clerk, payer=maria.patient.insurance_provider or "Acme Health",
+                        policy_number=maria.patient.insurance_policy_number or "AH-448812", claimed_amount="180.00")
 
     # John: a paid visit with a refund waiting for the admin, an overdue bill, and a draft.
     visit = _completed_visit(john, weber, days_ago=20, hour=11)
-    invoice = services.create_invoice(john.id, clerk, appointment_id=visit.id)
-    services.add_line(invoice.id, clerk, price_item_id=items["BLOOD-PANEL"].id)
-    services.issue_invoice(invoice.id, clerk)
-    payment = services.record_payment(invoice.id, clerk, amount=invoice.balance, method="cash",
-                                      idempotency_key=services.new_idempotency_key())
-    services.request_refund(payment.id, clerk, "45.00", "Blood panel cancelled: sample could not be taken")
+    invoice = invoices.create_invoice(john.id, clerk, appointment_id=visit.id)
+    invoices.add_line(invoice.id, clerk, price_item_id=items["BLOOD-PANEL"].id)
+    invoices.issue_invoice(invoice.id, clerk)
+    payment = payments.record_payment(invoice.id, clerk, amount=invoice.balance, method="cash",
+                                      idempotency_key=payments.new_idempotency_key())
+    payments.request_refund(payment.id, clerk, "45.00", "Blood panel cancelled: sample could not be taken")
 
-    overdue = services.create_invoice(john.id, clerk)
-    services.add_line(overdue.id, clerk, price_item_id=items["XRAY-CHEST"].id)
-    services.add_line(overdue.id, clerk, price_item_id=items["DRESSING"].id, quantity=2)
-    services.issue_invoice(overdue.id, clerk)
+    overdue = invoices.create_invoice(john.id, clerk)
+    invoices.add_line(overdue.id, clerk, price_item_id=items["XRAY-CHEST"].id)
+    invoices.add_line(overdue.id, clerk, price_item_id=items["DRESSING"].id, quantity=2)
+    invoices.issue_invoice(overdue.id, clerk)
     overdue.issued_on, overdue.due_on = clinic_today() - timedelta(days=45), clinic_today() - timedelta(days=15)
     overdue.issued_at = overdue.issued_at - timedelta(days=45)
 
-    draft = services.create_invoice(john.id, clerk)
-    services.add_line(draft.id, clerk, price_item_id=items["VACC"].id)
+    draft = invoices.create_invoice(john.id, clerk)
+    invoices.add_line(draft.id, clerk, price_item_id=items["VACC"].id)
     db.session.flush()
     return True

@@ -3,16 +3,14 @@ and the invoice page with its payments, refunds, claims and history."""
 from __future__ import annotations
 
 from flask import abort, flash, request, url_for
-from flask_login import current_user
 
-from app.accounts.models import Role
 from app.accounts.queries import find_patients
-from app.billing import services
-from app.billing.forms import (ClaimForm, DiscountForm, InvoiceFilterForm, IssueForm, LineForm, NewInvoiceForm,
-                               PatientSearchForm, PaymentForm, VoidForm, show_error)
+from app.billing import invoices as invoicing, payments, queries
+from app.billing.common import BillingError
 from app.billing.models import Invoice, InvoiceStatus
-from app.billing.services import BillingError
-from app.billing.views import actor, bp, invoice_or_404
+from app.clerks.forms import (ClaimForm, DiscountForm, InvoiceFilterForm, IssueForm, LineForm, NewInvoiceForm,
+                              PatientSearchForm, PaymentForm, VoidForm, show_error)
+from app.clerks.views import actor, bp, invoice_or_404
 from app.extensions import db
 from app.timeutil import clinic_today
 from app.web.access import requires
@@ -26,9 +24,9 @@ PER_PAGE = 25
 def invoices():
     form = InvoiceFilterForm(request.args)
     valid = form.validate()
-    query = services.invoice_query(status=form.status.data or None, date_from=form.date_from.data,
-                                   date_to=form.date_to.data, search=form.q.data) if valid \
-        else services.invoice_query()
+    query = queries.invoice_query(status=form.status.data or None, date_from=form.date_from.data,
+                                  date_to=form.date_to.data, search=form.q.data) if valid \
+        else queries.invoice_query()
     page = paginate(query, per_page=PER_PAGE)
     return render("billing/invoices.html", fragment="billing/_invoices_table.html", form=form, page=page,
                   today=clinic_today(), status=200 if valid else 422)
@@ -43,7 +41,7 @@ def new_invoice():
     search.validate()
     patients = find_patients(search.q.data, limit=10)
     return render("billing/new_invoice.html", fragment="billing/_patient_results.html", search=search,
-                  patients=patients, visits=services.completed_appointments_to_bill(), form=NewInvoiceForm())
+                  patients=patients, visits=queries.completed_appointments_to_bill(), form=NewInvoiceForm())
 
 
 @bp.route("/invoices", methods=["POST"])
@@ -52,7 +50,7 @@ def create_invoice():
     form = NewInvoiceForm()
     if form.validate_on_submit():
         try:
-            invoice = services.create_invoice(form.patient_id.data, actor(), appointment_id=form.appointment_id.data)
+            invoice = invoicing.create_invoice(form.patient_id.data, actor(), appointment_id=form.appointment_id.data)
             flash("Draft invoice created. Add the services, then issue it.", "success")
             return redirect_to(url_for("billing.invoice", invoice_id=invoice.id))
         except BillingError as error:
@@ -69,7 +67,7 @@ def _forms(invoice: Invoice, **given) -> dict:
     """Every form the invoice page may show, blank unless one is given (with its errors)."""
     forms = {}
     if invoice.status is InvoiceStatus.DRAFT:
-        forms["line_form"] = given.get("line_form") or LineForm(items=services.active_price_items(),
+        forms["line_form"] = given.get("line_form") or LineForm(items=queries.active_price_items(),
                                                                 formdata=None)
         forms["discount_form"] = given.get("discount_form") or DiscountForm(
             formdata=None, data={"discount": f"{invoice.discount:.2f}" if invoice.discount else "",
@@ -83,8 +81,7 @@ def _forms(invoice: Invoice, **given) -> dict:
 def _page(invoice: Invoice, *, status: int = 200, fragment: str | None = None, oob: bool = False, **given):
     """The invoice page; `oob` makes the draft editor fragment carry the history too (swapped out of band)."""
     return render("billing/invoice.html", fragment=fragment, status=status, invoice=invoice, oob=oob,
-                  share=services.share(invoice), is_clerk=current_user.role is Role.CLERK,
-                  is_admin=current_user.role is Role.ADMIN, refundable=services.refundable,
+                  share=queries.share(invoice), refundable=queries.refundable,
                   today=clinic_today(), **_forms(invoice, **given))
 
 
@@ -110,13 +107,13 @@ def _draft_answer(invoice_id: int, form_name: str, form, error: BillingError | N
 @requires("billing_desk")
 def add_line(invoice_id: int):
     invoice_or_404(invoice_id)
-    form = LineForm(items=services.active_price_items())
+    form = LineForm(items=queries.active_price_items())
     if not form.validate_on_submit():
         return _draft_answer(invoice_id, "line_form", form)
     try:
-        services.add_line(invoice_id, actor(), description=form.description.data, quantity=form.quantity.data,
-                          unit_price=(form.unit_price.data or "").strip() or None,
-                          price_item_id=int(form.price_item_id.data) if form.price_item_id.data else None)
+        invoicing.add_line(invoice_id, actor(), description=form.description.data, quantity=form.quantity.data,
+                           unit_price=(form.unit_price.data or "").strip() or None,
+                           price_item_id=int(form.price_item_id.data) if form.price_item_id.data else None)
         return _draft_answer(invoice_id, "line_form", form)
     except BillingError as error:
         db.session.rollback()
@@ -128,7 +125,7 @@ def add_line(invoice_id: int):
 def remove_line(invoice_id: int, line_id: int):
     invoice = invoice_or_404(invoice_id)
     try:
-        services.remove_line(invoice_id, line_id, actor())
+        invoicing.remove_line(invoice_id, line_id, actor())
     except BillingError as error:  # e.g. the discount would exceed the remaining lines: say so beside it
         db.session.rollback()
         form = DiscountForm(formdata=None, data={"discount": f"{invoice.discount:.2f}",
@@ -145,7 +142,8 @@ def set_discount(invoice_id: int):
     if not form.validate_on_submit():
         return _draft_answer(invoice_id, "discount_form", form)
     try:
-        services.set_discount(invoice_id, actor(), (form.discount.data or "").strip() or "0", form.discount_reason.data)
+        invoicing.set_discount(invoice_id, actor(), (form.discount.data or "").strip() or "0",
+                               form.discount_reason.data)
         return _draft_answer(invoice_id, "discount_form", form)
     except BillingError as error:
         db.session.rollback()
@@ -159,7 +157,7 @@ def issue(invoice_id: int):
     form = IssueForm()
     if form.validate_on_submit():
         try:
-            services.issue_invoice(invoice_id, actor(), due_on=form.due_on.data)
+            invoicing.issue_invoice(invoice_id, actor(), due_on=form.due_on.data)
             flash(f"Invoice {invoice.number} issued; the patient is told by email.", "success")
             return redirect_to(url_for("billing.invoice", invoice_id=invoice_id))
         except BillingError as error:
@@ -176,7 +174,7 @@ def void(invoice_id: int):
     form = VoidForm()
     if form.validate_on_submit():
         try:
-            invoice = services.void_invoice(invoice_id, actor(), form.reason.data)
+            invoice = invoicing.void_invoice(invoice_id, actor(), form.reason.data)
             flash(f"{invoice.label} is void.", "success")
             return redirect_to(url_for("billing.invoice", invoice_id=invoice_id))
         except BillingError as error:
@@ -190,7 +188,7 @@ def blank_payment_form(invoice: Invoice) -> PaymentForm:
     """A payment form for the balance, with a fresh idempotency key made now, as the form is shown."""
     return PaymentForm(formdata=None, data={"amount": f"{invoice.balance:.2f}", "method": "card",
                                             "paid_on": clinic_today(),
-                                            "idempotency_key": services.new_idempotency_key()})
+                                            "idempotency_key": payments.new_idempotency_key()})
 
 
 def blank_claim_form(invoice: Invoice) -> ClaimForm:
@@ -198,7 +196,7 @@ def blank_claim_form(invoice: Invoice) -> ClaimForm:
     return ClaimForm(formdata=None, data={
         "payer": (profile.insurance_provider if profile else None) or "",
         "policy_number": (profile.insurance_policy_number if profile else None) or "",
-        "claimed_amount": f"{services.claimable(invoice):.2f}"})
+        "claimed_amount": f"{queries.claimable(invoice):.2f}"})
 
 
 def require_open(invoice: Invoice) -> None:

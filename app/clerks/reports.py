@@ -6,49 +6,15 @@ report can be bookmarked and the CSV link carries the same range.
 """
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, abort, make_response, request, url_for
-from wtforms import DateField
-from wtforms.validators import Optional
 
-from app.billing.reports import MAX_DAYS, REPORTS, Period, Report, default_period
+from app.billing.reports import REPORTS, Period, Report, default_period
+from app.clerks.forms import PeriodForm
 from app.web.access import guard_blueprint
-from app.web.forms import Form
 from app.web.rendering import redirect_to, render
 
 bp = Blueprint("reports", __name__, url_prefix="/billing/reports")
 guard_blueprint(bp, "billing")
-
-
-class PeriodForm(Form):
-    """The date range of a report (GET; no CSRF: it changes nothing)."""
-
-    class Meta:
-        csrf = False
-
-    start = DateField("From", validators=[Optional()])
-    end = DateField("To", validators=[Optional()])
-
-    def period(self, default: Period) -> Period | None:
-        """The chosen range (the defaults for an empty field), or None with messages beside the fields."""
-        if not self.validate():
-            for name in ("start", "end"):
-                if self[name].errors:
-                    self[name].errors[:] = ["Enter a date as YYYY-MM-DD."]
-            return None
-        start, end = self.start.data or default.start, self.end.data or default.end
-        if end < start:
-            self.end.errors.append("The end must not be before the start.")
-            return None
-        if (end - start).days >= MAX_DAYS:
-            self.end.errors.append(f"Choose at most {MAX_DAYS} days.")
-            return None
-        if start < date(2000, 1, 1):
-            self.start.errors.append("Choose a date from the year 2000 on.")
-            return None
-        self.start.data, self.end.data = start, end  # shown in the fields, also when they were left empty
-        return Period(start, end)
 
 
 def _report_or_404(key: str) -> Report:

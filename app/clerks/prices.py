@@ -4,11 +4,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, flash, request, url_for
 
-from app.billing import services
-from app.billing.forms import PriceItemForm, show_error
+from app.billing import invoices
+from app.billing.common import BillingError
 from app.billing.models import PriceItem
-from app.billing.services import BillingError
-from app.billing.views import actor, bp
+from app.clerks.forms import PriceItemForm, show_error
+from app.clerks.views import actor, bp
 from app.clinic.models import Department
 from app.extensions import db
 from app.web.rendering import redirect_to, render, render_form_errors
@@ -40,9 +40,9 @@ def _save(item: PriceItem | None):
                   "department_id": int(form.department_id.data) if form.department_id.data else None}
         try:
             if item is None:
-                saved = services.create_price_item(actor(), **values)
+                saved = invoices.create_price_item(actor(), **values)
             else:
-                saved = services.update_price_item(item, actor(), **values)
+                saved = invoices.update_price_item(item, actor(), **values)
             flash(f"{saved.code} · {saved.name} saved.", "success")
             return redirect_to(url_for("billing.prices"))
         except BillingError as error:

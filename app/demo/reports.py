@@ -1,7 +1,7 @@
 """Demo billing history for the reports: a year of past visits, invoices, payments, refunds and claims in every
 status.
 
-Called by `flask seed demo` (app/demo.py) after the demo accounts exist. Everything goes through the billing
+Called by `flask seed demo` (`app.demo`) after the demo accounts exist. Everything goes through the billing
 services, except two shortcuts that only a demo may take: the visits are written as completed appointments,
 and each invoice's issue day is moved into the past after issuing (the services always issue today). Their
 events are dropped in the same transaction: this is back-dated history, not news, so nobody gets a hundred
@@ -18,7 +18,8 @@ import sqlalchemy as sa
 from app.accounts.models import Sex, User
 from app.accounts.services import PatientRegistration, find_user_by_email, register_patient
 from app.appointments.models import Appointment, Status
-from app.billing import services
+from app.billing import claims, invoices, payments
+from app.billing.common import round_money
 from app.billing.models import Invoice
 from app.clinic.models import DoctorProfile
 from app.events.models import OutboxEvent
@@ -74,31 +75,31 @@ def seed_report_history(clerk: User, admin: User) -> int:
         db.session.add(visit)
         db.session.flush()
         visit.active = None  # a finished visit holds no slot (the column's default fills a None given on insert)
-        invoice = services.create_invoice(patient.id, clerk, appointment_id=visit.id, notes="Demo history")
+        invoice = invoices.create_invoice(patient.id, clerk, appointment_id=visit.id, notes="Demo history")
         for description, price in rng.sample(EXTRAS, rng.choice([0, 0, 1, 2])):
-            services.add_line(invoice.id, clerk, description=description, quantity=1, unit_price=price)
-        services.issue_invoice(invoice.id, clerk)
+            invoices.add_line(invoice.id, clerk, description=description, quantity=1, unit_price=price)
+        invoices.issue_invoice(invoice.id, clerk)
         invoice.issued_on, invoice.due_on = day, day + timedelta(days=30)
         invoice.issued_at = invoice.issued_at - timedelta(days=days_ago)
         made += 1
         if n % 23 == 5:
             continue  # never paid: the outstanding report's older buckets
         if n % 4 == 0:  # insured: a claim for 60 %
-            claim = services.submit_claim(invoice.id, clerk, payer=PAYERS[n % 3], policy_number=f"POL-{1000 + n}",
-                                          claimed_amount=services.round_money(invoice.total * Decimal("0.6")))
+            claim = claims.submit_claim(invoice.id, clerk, payer=PAYERS[n % 3], policy_number=f"POL-{1000 + n}",
+                                        claimed_amount=round_money(invoice.total * Decimal("0.6")))
             if n % 32 == 12:  # filed under the wrong policy and withdrawn: the patient pays it all
-                services.withdraw_claim(claim.id, clerk, "Filed under the wrong policy number")
+                claims.withdraw_claim(claim.id, clerk, "Filed under the wrong policy number")
             elif days_ago < 10:
                 continue  # still with the insurer
             elif n % 16 == 4:
-                services.decide_claim(claim.id, clerk, status="denied", reason_code="CO-50")
+                claims.decide_claim(claim.id, clerk, status="denied", reason_code="CO-50")
             elif n % 16 == 8:
-                services.decide_claim(claim.id, clerk, status="partially_approved", reason_code="CO-45",
-                                      approved_amount=services.round_money(claim.claimed_amount / 2))
+                claims.decide_claim(claim.id, clerk, status="partially_approved", reason_code="CO-45",
+                                    approved_amount=round_money(claim.claimed_amount / 2))
             else:
-                services.decide_claim(claim.id, clerk, status="approved", payer_reference=f"REF-{n}")
+                claims.decide_claim(claim.id, clerk, status="approved", payer_reference=f"REF-{n}")
             if days_ago > 20 and n % 16 != 4 and n % 32 != 12:
-                services.mark_claim_paid(claim.id, clerk, paid_on=day + timedelta(days=18))
+                claims.mark_claim_paid(claim.id, clerk, paid_on=day + timedelta(days=18))
         paid_on = min(today, day + timedelta(days=rng.randint(0, 12)))
         method = ["card", "card", "cash", "bank_transfer"][n % 4]
         balance = db.session.get(Invoice, invoice.id).balance
@@ -107,13 +108,13 @@ def seed_report_history(clerk: User, admin: User) -> int:
         if days_ago > 45 or n % 3:
             amount = balance
         else:
-            amount = services.round_money(balance / 2)
-        payment = services.record_payment(invoice.id, clerk, amount=amount, method=method, paid_on=paid_on,
-                                          idempotency_key=services.new_idempotency_key(), reference=None)
+            amount = round_money(balance / 2)
+        payment = payments.record_payment(invoice.id, clerk, amount=amount, method=method, paid_on=paid_on,
+                                          idempotency_key=payments.new_idempotency_key(), reference=None)
         if n % 37 == 3:
-            refund = services.request_refund(payment.id, clerk, services.round_money(amount / 4), "Service not given")
-            services.approve_refund(refund.id, admin)
-            services.record_refund(refund.id, clerk, f"RF-{n}")
+            refund = payments.request_refund(payment.id, clerk, round_money(amount / 4), "Service not given")
+            payments.approve_refund(refund.id, admin)
+            payments.record_refund(refund.id, clerk, f"RF-{n}")
     db.session.flush()
     db.session.execute(sa.delete(OutboxEvent).where(OutboxEvent.seq > last_event))
     return made

@@ -1,4 +1,8 @@
-"""`flask seed demo`: demo accounts for a developer's machine. Safe to run again."""
+"""`flask seed demo`: demo accounts for a developer's machine. Safe to run again.
+
+The accounts, the practice (departments, doctors' profiles and hours), Maria Garcia's record and Dr. Okafor's
+coming days are seeded here; billing in `billing` (the price list, invoices in each state) and `reports` (a year
+of past bills for the reports)."""
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
@@ -12,6 +16,8 @@ from app.accounts.models import Role, Sex
 from app.accounts.services import PatientRegistration, create_user, find_user_by_email, register_patient
 from app.clinic.models import DoctorProfile
 from app.clinic.services import departments, get_doctor, save_department
+from app.demo.billing import seed_billing_demo
+from app.demo.reports import seed_report_history
 from app.extensions import db
 from app.notifications.services import install_default_templates
 from app.scheduling.services import add_window, local_range
@@ -195,16 +201,12 @@ def demo() -> None:
 
 def _seed_billing() -> None:
     """The price list and a few invoices in each state for the demo patients."""
-    from app.billing.demo import seed_billing_demo
-
     if seed_billing_demo(find_user_by_email("priya.shah@example.com"), find_user_by_email("admin@example.com")):
         click.echo("Billing: price list, a visit to bill, and invoices in each state for the demo patients.")
 
 
 def _seed_report_history() -> None:
     """A year of past bills for six more patients, so the billing reports have something to show."""
-    from app.billing.reports_demo import seed_report_history
-
     made = seed_report_history(find_user_by_email("priya.shah@example.com"), find_user_by_email("admin@example.com"))
     if made:
         click.echo(f"Billing history for the reports: {made} invoices over the last year.")
