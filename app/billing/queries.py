@@ -171,3 +171,35 @@ def patient_bills_query(patient_id: int) -> sa.Select:
     """The patient's bills, newest first."""
     return (sa.select(Invoice).where(patient_bill_filter(patient_id))
             .order_by(Invoice.issued_at.desc(), Invoice.id.desc()))
+
+
+def patient_bill(invoice_id: int) -> Invoice | None:
+    """One bill with everything the patient's bill page and its PDF show (whose it is: the access policy's
+    question)."""
+    return db.session.scalar(
+        sa.select(Invoice).where(Invoice.id == invoice_id)
+        .options(selectinload(Invoice.lines), selectinload(Invoice.payments), selectinload(Invoice.refunds),
+                 selectinload(Invoice.claims), selectinload(Invoice.history), sa.orm.joinedload(Invoice.doctor_user),
+                 sa.orm.joinedload(Invoice.department), sa.orm.joinedload(Invoice.patient)))
+
+
+def patient_totals(patient_id: int) -> sa.Row:
+    """(due, open): what the patient owes on their open bills, and how many they are."""
+    return db.session.execute(
+        sa.select(sa.func.coalesce(sa.func.sum(Invoice.balance), 0).label("due"), sa.func.count().label("open"))
+        .where(Invoice.patient_id == patient_id,
+               Invoice.status.in_((InvoiceStatus.ISSUED, InvoiceStatus.PARTIALLY_PAID)))).one()
+
+
+def refunds_in(*statuses: RefundStatus, limit: int = 100) -> list[Refund]:
+    """Refunds in these states, newest first."""
+    return list(db.session.scalars(sa.select(Refund).where(Refund.status.in_(statuses))
+                                   .order_by(Refund.id.desc()).limit(limit)))
+
+
+def price_items(*, include_inactive: bool = False) -> list[PriceItem]:
+    """The price list, active items first, by code."""
+    query = sa.select(PriceItem).order_by(PriceItem.active.desc(), PriceItem.code)
+    if not include_inactive:
+        query = query.where(PriceItem.active.is_(True))
+    return list(db.session.scalars(query))

@@ -82,13 +82,9 @@ def request_refund(payment_id: int):
 
 @bp.route("/refunds")
 def refunds():
-    def listed(*statuses):
-        return list(db.session.scalars(db.select(Refund).where(Refund.status.in_(statuses))
-                                       .order_by(Refund.id.desc()).limit(100)))
-
-    return render("billing/refunds.html", to_decide=listed(RefundStatus.REQUESTED),
-                  to_record=listed(RefundStatus.APPROVED),
-                  done=listed(RefundStatus.RECORDED, RefundStatus.REJECTED)[:20],
+    return render("billing/refunds.html", to_decide=queries.refunds_in(RefundStatus.REQUESTED),
+                  to_record=queries.refunds_in(RefundStatus.APPROVED),
+                  done=queries.refunds_in(RefundStatus.RECORDED, RefundStatus.REJECTED, limit=20),
                   decision_form=RefundDecisionForm(formdata=None), record_form=RecordRefundForm(formdata=None))
 
 

@@ -1,35 +1,27 @@
 """The price list: clerks and admins keep it; a service is never deleted, only taken off the list."""
 from __future__ import annotations
 
-import sqlalchemy as sa
 from flask import abort, flash, request, url_for
 
-from app.billing import invoices
+from app.billing import invoices, queries
 from app.billing.common import BillingError
 from app.billing.models import PriceItem
 from app.clerks.forms import PriceItemForm, show_error
 from app.clerks.views import actor, bp
-from app.clinic.models import Department
+from app.clinic.services import departments
 from app.extensions import db
 from app.web.rendering import redirect_to, render, render_form_errors
-
-
-def _departments() -> list[Department]:
-    return list(db.session.scalars(sa.select(Department).order_by(Department.name)))
 
 
 @bp.route("/prices")
 def prices():
     show_all = request.args.get("show") == "all"
-    query = sa.select(PriceItem).order_by(PriceItem.active.desc(), PriceItem.code)
-    if not show_all:
-        query = query.where(PriceItem.active.is_(True))
-    return render("billing/prices.html", items=list(db.session.scalars(query)), show_all=show_all)
+    return render("billing/prices.html", items=queries.price_items(include_inactive=show_all), show_all=show_all)
 
 
 def _save(item: PriceItem | None):
-    form = PriceItemForm(obj=item, departments=_departments()) if request.method == "POST" else PriceItemForm(
-        formdata=None, obj=item, departments=_departments(),
+    form = PriceItemForm(obj=item, departments=departments()) if request.method == "POST" else PriceItemForm(
+        formdata=None, obj=item, departments=departments(),
         data={"department_id": str(item.department_id or "") if item else "", "price": f"{item.price:.2f}"} if item
         else {"active": True})
     if request.method == "GET":

@@ -14,9 +14,9 @@ from flask_login import current_user
 
 from app.billing.models import Claim, Invoice, InvoiceHistory, InvoiceStatus, Payment, Refund, RefundStatus
 from app.billing.pdf import render_pdf
-from app.billing.queries import Share, patient_bill_filter, patient_bills_query, share
+from app.billing.queries import (Share, patient_bill, patient_bill_filter, patient_bills_query, patient_totals,
+                                share)
 from app.events.outbox import emit
-from app.extensions import db
 from app.patients.views import bp
 from app.timeutil import utcnow
 from app.policy import Resource, Verb
@@ -47,12 +47,7 @@ class BillSummary:
 
 def _own_bill(invoice_id: int) -> Invoice:
     """The signed-in patient's issued bill with everything its page shows; 404 for anyone else's or a draft."""
-    invoice = db.session.scalar(
-        sa.select(Invoice).where(Invoice.id == invoice_id)
-        .options(sa.orm.selectinload(Invoice.lines), sa.orm.selectinload(Invoice.payments),
-                 sa.orm.selectinload(Invoice.refunds), sa.orm.selectinload(Invoice.claims),
-                 sa.orm.selectinload(Invoice.history), sa.orm.joinedload(Invoice.doctor_user),
-                 sa.orm.joinedload(Invoice.department), sa.orm.joinedload(Invoice.patient)))
+    invoice = patient_bill(invoice_id)
     authorize(Verb.READ, Resource.invoice(invoice_id, invoice))
     return invoice
 
@@ -61,11 +56,8 @@ def _own_bill(invoice_id: int) -> Invoice:
 def bills():
     page = paginate(patient_bills_query(current_user.id).options(sa.orm.joinedload(Invoice.doctor_user)),
                     per_page=PER_PAGE)
-    totals = db.session.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(Invoice.balance), 0).label("due"), sa.func.count().label("open"))
-        .where(Invoice.patient_id == current_user.id,
-               Invoice.status.in_((InvoiceStatus.ISSUED, InvoiceStatus.PARTIALLY_PAID)))).one()
-    return render("patients/bills/list.html", fragment="patients/bills/_list.html", page=page, totals=totals)
+    return render("patients/bills/list.html", fragment="patients/bills/_list.html", page=page,
+                  totals=patient_totals(current_user.id))
 
 
 @bp.route("/bills/history")
