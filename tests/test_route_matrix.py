@@ -243,7 +243,7 @@ def _build(password_hash: str) -> World:
     from app.accounts.services import PatientRegistration, create_user, register_patient
     from app.appointments.models import Status
     from app.appointments.services import book, bookable_slots, transition
-    from app.billing import services as billing
+    from app.billing import claims, invoices, payments
     from app.billing.reports import REPORTS
     from app.clinic.services import DoctorDetails, create_doctor, save_department
     from app.notifications.models import NotificationTemplate
@@ -318,19 +318,19 @@ def _build(password_hash: str) -> World:
     records.save_notes(draft, assessment="zqx-draft-assessment")
 
     # the bill of the completed visit: issued, part paid, a refund asked, a claim waiting and one approved
-    invoice = billing.create_invoice(patient_a.id, clerk, appointment_id=visit.id)
-    billing.issue_invoice(invoice.id, clerk)
-    payment = billing.record_payment(invoice.id, clerk, amount="50.00", method="card",
-                                     idempotency_key=billing.new_idempotency_key())
-    refund = billing.request_refund(payment.id, clerk, "10.00", "Charged twice for parking")
-    waiting = billing.submit_claim(invoice.id, clerk, payer="Acme Health", policy_number="POL-ZQ-4242",
+    invoice = invoices.create_invoice(patient_a.id, clerk, appointment_id=visit.id)
+    invoices.issue_invoice(invoice.id, clerk)
+    payment = payments.record_payment(invoice.id, clerk, amount="50.00", method="card",
+                                     idempotency_key=payments.new_idempotency_key())
+    refund = payments.request_refund(payment.id, clerk, "10.00", "Charged twice for parking")
+    waiting = claims.submit_claim(invoice.id, clerk, payer="Acme Health", policy_number="POL-ZQ-4242",
                                    claimed_amount="40.00")
-    approved = billing.submit_claim(invoice.id, clerk, payer="Acme Health", policy_number="POL-ZQ-4242",
+    approved = claims.submit_claim(invoice.id, clerk, payer="Acme Health", policy_number="POL-ZQ-4242",
                                     claimed_amount="20.00")
-    billing.decide_claim(approved.id, clerk, status="approved")
-    draft_invoice = billing.create_invoice(patient_a.id, clerk)
-    billing.add_line(draft_invoice.id, clerk, description="Parking", quantity=1, unit_price="5.00")
-    item = billing.create_price_item(clerk, code="XRAY1", name="Chest X-ray", price="80.00")
+    claims.decide_claim(approved.id, clerk, status="approved")
+    draft_invoice = invoices.create_invoice(patient_a.id, clerk)
+    invoices.add_line(draft_invoice.id, clerk, description="Parking", quantity=1, unit_price="5.00")
+    item = invoices.create_price_item(clerk, code="XRAY1", name="Chest X-ray", price="80.00")
 
     install_default_templates()
     db.session.flush()
