@@ -206,3 +206,14 @@ def test_fuzzed_query_parameters_never_end_in_a_500(client, create_user, create_
         assert response.status_code < 500, f"{url} {query!r} answered {response.status_code}"
 
     check()
+
+
+@pytest.mark.parametrize("role,url", [(Role.ADMIN, "/admin/notifications"), (Role.DOCTOR, "/doctor/appointments"),
+                                      (Role.CLERK, "/billing/invoices")])
+@pytest.mark.parametrize("value", ["\r", " ", "\t\n", "nonsense"])
+def test_a_blank_looking_or_unknown_choice_is_refused_not_taken(client, create_user, create_patient, login, role, url,
+                                                               value):
+    """Found by the fuzz above: WTForms' Optional cleared the "not a valid choice" error of a lone "\\r"."""
+    sign_in_as(role, client=client, login=login, create_user=create_user, create_patient=create_patient)
+    response = client.get(url, query_string={"status": value})
+    assert response.status_code in (200, 422), f"{url}?status={value!r} answered {response.status_code}"
