@@ -384,3 +384,13 @@ def test_the_schedule_issues_the_same_number_of_statements_for_5_and_100_appoint
     html = text(as_doctor.get(url))
     assert html.count('data-testid="appointment"') > 5
     assert count_statements(app, as_doctor, url) == few
+
+
+def test_the_dashboards_actions_and_its_refresh_share_one_request_queue(app, clinic, as_doctor):
+    """An action aborts a refresh in flight (whose answer could predate the action); rows elsewhere do not."""
+    clinic.add(in_hours(30), Status.REQUESTED)
+    page = text(as_doctor.get("/doctor/"))
+    assert 'id="dashboard"' in page and 'hx-sync="#dashboard:drop"' in page
+    assert page.count('hx-sync="#dashboard:replace"') >= 2  # accept and decline of the request
+    listed = text(as_doctor.get("/doctor/appointments", query_string={"start": ""}))
+    assert "hx-sync" not in listed

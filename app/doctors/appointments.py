@@ -68,6 +68,11 @@ class Schedule:
         self.keep_open = keep_open
         self._failed = failed
 
+    @property
+    def on_dashboard(self) -> bool:
+        """Rows on the dashboard share its request queue with its refresh (see doctors/_dashboard.html)."""
+        return self.back == url_for("doctors.home")
+
     local = staticmethod(to_clinic_time)
     label = staticmethod(status_label)
 
