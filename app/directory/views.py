@@ -7,9 +7,9 @@ from flask import Blueprint, abort, request
 
 from app.accounts.forms import choices
 from app.appointments.services import bookable_slots, next_bookable_slot
-from app.scheduling.slots import by_day
 from app.clinic.forms import DoctorSearchForm
 from app.clinic.services import departments, doctors_query, get_doctor
+from app.scheduling.slots import by_day
 from app.timeutil import clinic_today
 from app.web.pagination import paginate
 from app.web.rendering import render

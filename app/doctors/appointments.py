@@ -21,9 +21,9 @@ from app.clinic.services import get_doctor
 from app.doctors.forms import AppointmentFilterForm, ReasonForm, reason_form, status_label
 from app.doctors.views import bp
 from app.extensions import db
+from app.policy import Resource, Verb
 from app.scheduling.services import local_range
 from app.timeutil import clinic_today, to_clinic_time, utcnow
-from app.policy import Resource, Verb
 from app.web.access import authorize
 from app.web.pagination import paginate
 from app.web.rendering import failure, fragment_or_redirect, is_htmx, render, safe_next

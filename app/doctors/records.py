@@ -18,12 +18,12 @@ from app.accounts.models import Role, User
 from app.accounts.queries import find_patients, patients_in_care_of
 from app.doctors.views import bp
 from app.extensions import db
+from app.policy import BREAK_GLASS_MINUTES, Resource, Verb
 from app.records import icd10
 from app.records import services as records
 from app.records.forms import (AllergyForm, AmendForm, BreakGlassForm, DiagnosisForm, NotesForm, PrescriptionForm,
                                VitalsForm)
 from app.records.models import Allergy, Diagnosis, Encounter, Prescription, Severity, VITAL_COLUMNS
-from app.policy import BREAK_GLASS_MINUTES, Resource, Verb
 from app.timeutil import to_clinic_time
 from app.web.access import authorize
 from app.web.rendering import failure, is_htmx, redirect_to, render

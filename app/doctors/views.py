@@ -6,19 +6,19 @@ from datetime import timedelta
 from flask import Blueprint, abort, current_app, flash, url_for
 from flask_login import current_user
 
+from app.accounts.forms import choices
+from app.appointments.services import bookable_slots
 from app.clinic.forms import DoctorSelfForm
 from app.clinic.models import DoctorProfile
 from app.clinic.services import get_doctor, update_own_profile
-from app.accounts.forms import choices
 from app.extensions import db
+from app.policy import Resource, Verb
 from app.scheduling.forms import UnavailabilityForm, WindowForm
 from app.scheduling.models import Unavailability, UnavailabilityKind, WeeklyAvailability
 from app.scheduling.services import (ScheduleError, add_unavailability, add_window, delete_unavailability,
                                      delete_window, leave, local_range, windows)
-from app.appointments.services import bookable_slots
 from app.scheduling.slots import by_day
 from app.timeutil import clinic_today
-from app.policy import Resource, Verb
 from app.web.access import authorize, guard_blueprint
 from app.web.rendering import redirect_to, render
 

@@ -24,9 +24,9 @@ from app.clinic.services import departments, doctors_query, get_doctor
 from app.extensions import db
 from app.patients.forms import BookingForm, RescheduleForm, parse_start
 from app.patients.views import bp
+from app.policy import Resource, Verb
 from app.scheduling.slots import Slot, by_day
 from app.timeutil import clinic_today, clinic_zone, utcnow
-from app.policy import Resource, Verb
 from app.web.access import authorize
 from app.web.rendering import redirect_to, render
 

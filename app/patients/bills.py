@@ -18,8 +18,8 @@ from app.billing.queries import (Share, patient_bill, patient_bill_filter, patie
                                 share)
 from app.events.outbox import emit
 from app.patients.views import bp
-from app.timeutil import utcnow
 from app.policy import Resource, Verb
+from app.timeutil import utcnow
 from app.web.access import authorize
 from app.web.pagination import paginate
 from app.web.rendering import render

@@ -18,8 +18,8 @@ from flask_login import current_user
 
 from app.clinic.services import get_doctor
 from app.patients.views import bp
-from app.records import services as records
 from app.policy import Resource, Verb
+from app.records import services as records
 from app.records.models import Encounter
 from app.timeutil import utcnow
 from app.web.access import authorize
