@@ -46,6 +46,7 @@ def test_doctor_records_a_visit_and_the_patient_reads_and_prints_it(
 
     notes = page.locator("#notes-card")
     expect(notes.get_by_label("Chief complaint")).to_have_value("Headaches in the morning")
+    page.wait_for_load_state()  # htmx has processed the encounter page before "Save draft" (else a plain POST)
     notes.get_by_label("Subjective").fill("Headaches on waking for three weeks.")
     notes.get_by_label("Assessment").fill("Essential hypertension, newly diagnosed.")
     notes.get_by_label("Plan").fill("Start lisinopril; home blood pressure diary; review in 4 weeks.")

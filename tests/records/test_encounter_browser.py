@@ -30,6 +30,7 @@ def test_doctor_records_a_visit_by_typing_a_diagnosis_prescribing_past_an_allerg
     page = signed_in(browser, base_url, doctor.email)
     page.get_by_role("button", name="Open encounter").click()
     expect(page.get_by_test_id("encounter-status")).to_have_text(re.compile("draft"))
+    page.wait_for_load_state()  # htmx has processed the encounter page before "Save draft" (else a plain POST)
     expect(page.get_by_test_id("allergy-banner")).to_contain_text("Lisinopril")
 
     page.get_by_label("Subjective").fill("Morning headaches for two weeks")
