@@ -29,8 +29,10 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     relay.init_app(app)
 
+    from app.oauth import keys as oauth_keys
     from app.web import errors, security
 
+    oauth_keys.init_app(app)
     security.init_app(app)
     errors.init_app(app)
     _init_templates(app)
@@ -99,9 +101,11 @@ def _register_blueprints(app: Flask) -> None:
     from app.directory.views import bp as directory_bp
     from app.doctors.views import bp as doctors_bp
     from app.main.views import bp as main_bp
+    from app.oauth.views import bp as oauth_bp
     from app.patients.views import bp as patients_bp
 
-    for bp in (main_bp, auth_bp, patients_bp, doctors_bp, billing_bp, reports_bp, admin_bp, directory_bp):
+    for bp in (main_bp, auth_bp, patients_bp, doctors_bp, billing_bp, reports_bp, admin_bp, directory_bp,
+               oauth_bp):
         app.register_blueprint(bp)
 
 

@@ -83,6 +83,17 @@ def _events_config(env: str) -> dict:
     }
 
 
+def _oauth_config(env: str) -> dict:
+    keys = os.environ.get("HMS_JWT_PRIVATE_KEYS", "").strip()
+    if not keys and env == "production":
+        raise ConfigError("HMS_JWT_PRIVATE_KEYS must be set when HMS_ENV=production")
+    return {
+        # Access token signing keys (app/oauth/keys.py): PEM text or PEM file paths; empty: the development key.
+        "HMS_JWT_PRIVATE_KEYS": keys or None,
+        "HMS_ACCESS_TOKEN_SECONDS": _int("HMS_ACCESS_TOKEN_SECONDS", 600),
+    }
+
+
 def load_config(overrides: dict | None = None) -> dict:
     env = os.environ.get("HMS_ENV", "development")
     secret = os.environ.get("SECRET_KEY")
@@ -125,6 +136,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     }
     config.update(_events_config(env))
+    config.update(_oauth_config(env))
     if overrides:
         config.update(overrides)
     ZoneInfo(config["HMS_TIMEZONE"])  # fail at start, not on the first page, if the zone is wrong

@@ -118,6 +118,7 @@ MATRIX: dict[str, dict] = {
     # public: the landing page sends a signed-in visitor to their workspace; sign-in and sign-up pages too
     "main.home": PUBLIC, "main.healthz": PUBLIC, "main.readyz": PUBLIC, "static": PUBLIC,
     "directory.index": PUBLIC, "directory.doctor": PUBLIC,
+    "oauth.jwks": PUBLIC, "oauth.metadata": PUBLIC,  # the authorization server's discovery documents
     "auth.login": methods(PUBLIC, profile(OK, anonymous=INVALID)),
     "auth.signup": methods(PUBLIC, profile(OK, anonymous=INVALID)),
     "auth.forgot_password": methods(PUBLIC, profile(INVALID)),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from joserfc.jwk import ECKey
 
 from app import create_app
 from app.accounts.models import Role
@@ -135,6 +136,7 @@ def test_production_cookies_are_secure(monkeypatch):
     monkeypatch.setenv("HMS_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "x" * 40)
     monkeypatch.setenv("AUDIT_HMAC_KEY", "y" * 40)
+    monkeypatch.setenv("HMS_JWT_PRIVATE_KEYS", ECKey.generate_key("P-256").as_pem(private=True).decode())
     app = create_app()
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True

@@ -1,7 +1,11 @@
-"""Error pages in the site's layout, for every status a user can meet."""
+"""Error pages in the site's layout, for every status a user can meet.
+
+Under the programs' prefixes (`/api/`, `/oauth/`, `/.well-known/`) the same handlers answer RFC 9457
+problem+json instead (`app/api/problems.py`): a program never gets an HTML page or a stack trace.
+"""
 from __future__ import annotations
 
-from flask import Flask, current_app, render_template
+from flask import Flask, current_app, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -25,8 +29,13 @@ def render_error(status: int, detail: str | None = None):
 
 
 def init_app(app: Flask) -> None:
+    from app.api import problems
+
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
+        if problems.is_api_path(request.path):
+            slug, title = problems.CSRF_FAILED
+            return problems.problem_response(400, error.description, slug=slug, title=title)
         return render_error(400, "The form was sent without a valid security token. "
                                  "Reload the page and try again.")
 
@@ -34,6 +43,8 @@ def init_app(app: Flask) -> None:
     def http_error(error: HTTPException):
         if error.code is None or error.code < 400:
             return error
+        if problems.is_api_path(request.path):
+            return problems.problem_for_http_error(error)
         detail = error.description if getattr(error, "friendly", False) else None
         return render_error(error.code, detail)
 
@@ -45,4 +56,6 @@ def init_app(app: Flask) -> None:
         from app.extensions import db
 
         db.session.rollback()
+        if problems.is_api_path(request.path):
+            return problems.problem_response(InternalServerError.code)
         return render_error(InternalServerError.code)
