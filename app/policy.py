@@ -128,8 +128,9 @@ class Resource:
 
     @classmethod
     def record(cls, patient_id: int) -> Resource:
-        is_patient = db.session.scalar(sa.select(User.role).where(User.id == patient_id)) is Role.PATIENT
-        return cls(Kind.RECORD, patient_id, patient_id=patient_id, exists=is_patient)
+        user = db.session.get(User, patient_id)  # in the session's identity map for the view that shows it
+        exists = user is not None and user.role is Role.PATIENT
+        return cls(Kind.RECORD, patient_id, patient_id=patient_id, exists=exists)
 
     @classmethod
     def encounter(cls, ident: int, encounter: Encounter | None) -> Resource:
