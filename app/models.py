@@ -9,3 +9,5 @@ from app.appointments.models import Appointment, ReminderSent, StatusChange  # n
 from app.records.models import (Allergy, AllergyAcknowledgement, BreakGlassGrant, Diagnosis, Encounter,  # noqa: F401
                                 Prescription)
 from app.billing.models import Claim, Invoice, InvoiceCounter, InvoiceHistory, InvoiceLine, Payment, PriceItem, Refund  # noqa: F401
+from app.oauth.models import (OAuthAuthorizationCode, OAuthClient, OAuthGrant, OAuthRefreshToken,  # noqa: F401
+                              RevokedAccessToken)

@@ -22,8 +22,10 @@ Who may do what:
   only (a patient never sees one). Writing needs to be its author, the appointment's doctor.
 - **A doctor's own schedule entries** (availability windows, time off): that doctor only; others 404.
 
-A token (the API, FHIR) carries scopes: an action also needs the scope of its resource, e.g.
-`appointment.read` or `record.write`. A browser session is not limited by scopes (`Actor.scopes is None`).
+A token (the API, FHIR) carries scopes (`app.oauth.scopes`): an action also needs the permission of its
+resource, e.g. `appointment.read` or `record.write`, and an area entered by a program names the kind its
+scope must cover (`Resource.area_of("admin", scope_kind=Kind.AUDIT)`).
+A browser session is not limited by scopes (`Actor.scopes is None`).
 """
 from __future__ import annotations
 
@@ -62,6 +64,8 @@ class Kind(StrEnum):
     RECORD = "record"  # a patient's clinical record as a whole (chart, allergies, vitals)
     ENCOUNTER = "encounter"
     SCHEDULE = "schedule"  # a doctor's availability window or time off
+    PRACTITIONER = "practitioner"  # the directory of doctors and departments (only a token's scope names it)
+    AUDIT = "audit"  # the audit trail (only a token's scope names it)
 
 
 AREAS: dict[str, tuple[Role, ...]] = {
@@ -97,10 +101,12 @@ class Resource:
     exists: bool = True
     shown_to_patient: bool = True  # an issued bill, a signed encounter
     area: str | None = None
+    scope_kind: Kind | None = None  # an area entered for a token: the kind its scope must name
 
     @classmethod
-    def area_of(cls, name: str) -> Resource:
-        return cls(Kind.AREA, name, area=name)
+    def area_of(cls, name: str, *, scope_kind: Kind | None = None) -> Resource:
+        """A role's workspace; `scope_kind` for a program's door, whose token also needs that kind's scope."""
+        return cls(Kind.AREA, name, area=name, scope_kind=scope_kind)
 
     @classmethod
     def missing(cls, kind: Kind, ident: object) -> Resource:
@@ -171,7 +177,8 @@ def _forbidden(reason: str) -> Decision:
 
 
 def required_scope(verb: Verb, resource: Resource) -> str | None:
-    return None if resource.kind is Kind.AREA else f"{resource.kind.value}.{verb.value}"
+    kind = resource.scope_kind if resource.kind is Kind.AREA else resource.kind
+    return None if kind is None else f"{kind.value}.{verb.value}"
 
 
 def decide(actor: Actor, verb: Verb, resource: Resource, now: datetime | None = None) -> Decision:

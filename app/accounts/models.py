@@ -49,6 +49,8 @@ class User(UserMixin, db.Model):
     full_name: Mapped[str] = mapped_column(sa.String(120))
     phone: Mapped[str | None] = mapped_column(sa.String(20))
     active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    # A program's identity (an OAuth client's service account): no password, never signs in to the pages.
+    service_account: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     # Bumped to revoke every session of the user (password or email change, deactivation).
     session_version: Mapped[int] = mapped_column(default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -1,0 +1,103 @@
+"""The resource server's side of a token: who a bearer access token speaks for, checked on every request.
+
+A token is accepted only when its signature, type, issuer, audience and lifetime are right
+(`app.oauth.keys.verify_access_token`) and, at the moment of the request:
+- its user is active and their `session_version` is still the token's `sv` (a password change or a
+  deactivation bumps it: every token issued before stops at once);
+- its client is registered and active (disabling a client stops its tokens);
+- its grant (`gid`, the person's consent that issued it) is not revoked: revoking a connected app, or a reused
+  refresh token, stops the grant's access tokens;
+- its `jti` was not revoked (RFC 7009 revocation of an access token).
+Expiry alone (at most `HMS_ACCESS_TOKEN_SECONDS`) is never what ends a revoked access.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from app.accounts.models import User
+from app.extensions import db
+from app.oauth import keys, scopes
+from app.oauth.models import OAuthClient, OAuthGrant, RevokedAccessToken
+from app.policy import Actor
+
+MAX_TOKEN_LENGTH = 4096
+
+
+class BearerError(Exception):
+    """The request's token is missing or not acceptable. `reason` is for the audit and logs, not the client."""
+
+    def __init__(self, reason: str, *, description: str = "The access token is missing, invalid or revoked."):
+        super().__init__(reason)
+        self.reason = reason
+        self.description = description
+
+
+@dataclass(frozen=True)
+class Bearer:
+    user: User
+    client: OAuthClient
+    scope: str  # as granted, space-separated
+    grant_id: int | None
+    jti: str
+    claims: dict
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.user, scopes=scopes.permissions(self.scope), client_id=self.client.client_id)
+
+
+def token_from_header(header: str | None) -> str:
+    """The token of an `Authorization: Bearer …` header (RFC 6750 section 2.1)."""
+    if not header:
+        raise BearerError("missing")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
+        raise BearerError("malformed")
+    return token
+
+
+def authenticate(header: str | None, *, audience: str) -> Bearer:
+    """The bearer of this `Authorization` header, or BearerError."""
+    token = token_from_header(header)
+    try:
+        claims = keys.verify_access_token(token, audience=audience)
+    except keys.InvalidToken as error:
+        raise BearerError(error.reason) from None
+    sub, version, client_id, jti = claims.get("sub"), claims.get("sv"), claims.get("client_id"), claims.get("jti")
+    grant_id = claims.get("gid")
+    if (not isinstance(sub, str) or not sub.isdigit() or len(sub) > 18 or not isinstance(version, int)
+            or not isinstance(client_id, str) or not isinstance(jti, str)
+            or not (grant_id is None or isinstance(grant_id, int))
+            or not isinstance(claims.get("scope", ""), str)):
+        raise BearerError("claims")
+    revoked = sa.select(RevokedAccessToken.jti).where(RevokedAccessToken.jti == jti).exists()
+    row = db.session.execute(
+        sa.select(User, OAuthClient, revoked.label("revoked"))
+        .join(OAuthClient, OAuthClient.client_id == client_id)
+        .where(User.id == int(sub))).first()
+    if row is None:
+        raise BearerError("unknown_subject")
+    user, client, is_revoked = row
+    if not user.active:
+        raise BearerError("user_inactive")
+    if user.session_version != version:
+        raise BearerError("session_version")
+    if not client.active:
+        raise BearerError("client_inactive")
+    if is_revoked:
+        raise BearerError("revoked")
+    if grant_id is not None:
+        grant = db.session.get(OAuthGrant, grant_id)
+        if grant is None or grant.revoked_at is not None or grant.user_id != user.id or grant.client_pk != client.id:
+            raise BearerError("grant_revoked")
+    elif client.service_user_id != user.id:
+        raise BearerError("claims")  # only a client's own service account acts without a person's grant
+    return Bearer(user, client, claims.get("scope", ""), grant_id, jti, claims)
+
+
+def api_audience() -> str:
+    """The audience (`aud`) of tokens for the public API."""
+    return keys.issuer() + "/api/v1"
