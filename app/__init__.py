@@ -37,6 +37,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     errors.init_app(app)
     _init_templates(app)
     _register_blueprints(app)
+    from app import api
+
+    api.init_app(app)
     _register_cli(app)
     return app
 

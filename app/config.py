@@ -90,8 +90,21 @@ def _oauth_config(env: str) -> dict:
     return {
         # Access token signing keys (app/oauth/keys.py): PEM text or PEM file paths; empty: the development key.
         "HMS_JWT_PRIVATE_KEYS": keys or None,
-        "HMS_ACCESS_TOKEN_SECONDS": _int("HMS_ACCESS_TOKEN_SECONDS", 600),
+        "HMS_ACCESS_TOKEN_SECONDS": min(_int("HMS_ACCESS_TOKEN_SECONDS", 600), 600),  # RFC 9068 tokens: ≤ 10 min
+        # API rate limits (app/api/ratelimit.py), "<requests>/<seconds>": per client, per address, and sign-up
+        # per address (no token).
+        "HMS_API_RATE_LIMIT_CLIENT": _rate("HMS_API_RATE_LIMIT_CLIENT", "600/60"),
+        "HMS_API_RATE_LIMIT_ADDRESS": _rate("HMS_API_RATE_LIMIT_ADDRESS", "1200/60"),
+        "HMS_API_RATE_LIMIT_SIGNUP": _rate("HMS_API_RATE_LIMIT_SIGNUP", "10/3600"),
     }
+
+
+def _rate(name: str, default: str) -> tuple[int, int]:
+    text = os.environ.get(name, default)
+    count, _, seconds = text.partition("/")
+    if not count.isdigit() or not seconds.isdigit() or int(count) < 1 or int(seconds) < 1:
+        raise ConfigError(f"{name} must look like 600/60 (requests per seconds), not {text!r}")
+    return int(count), int(seconds)
 
 
 def load_config(overrides: dict | None = None) -> dict:

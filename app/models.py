@@ -11,3 +11,4 @@ from app.records.models import (Allergy, AllergyAcknowledgement, BreakGlassGrant
 from app.billing.models import Claim, Invoice, InvoiceCounter, InvoiceHistory, InvoiceLine, Payment, PriceItem, Refund  # noqa: F401
 from app.oauth.models import (OAuthAuthorizationCode, OAuthClient, OAuthGrant, OAuthRefreshToken,  # noqa: F401
                               RevokedAccessToken)
+from app.api.models import IdempotencyKey, RateLimitCounter  # noqa: F401

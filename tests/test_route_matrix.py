@@ -119,6 +119,7 @@ MATRIX: dict[str, dict] = {
     "main.home": PUBLIC, "main.healthz": PUBLIC, "main.readyz": PUBLIC, "static": PUBLIC,
     "directory.index": PUBLIC, "directory.doctor": PUBLIC,
     "oauth.jwks": PUBLIC, "oauth.metadata": PUBLIC,  # the authorization server's discovery documents
+    "api.openapi_document": PUBLIC, "api.documentation": PUBLIC,
     "auth.login": methods(PUBLIC, profile(OK, anonymous=INVALID)),
     "auth.signup": methods(PUBLIC, profile(OK, anonymous=INVALID)),
     "auth.forgot_password": methods(PUBLIC, profile(INVALID)),
@@ -180,9 +181,14 @@ MATRIX: dict[str, dict] = {
 
 FRESH_SESSION = {"auth.logout"}  # routes that end the visitor's session: asked with a sign-in of their own
 
+# The API (`api.*`) answers a cookie session 401, whoever is signed in: only a bearer token authorizes it
+# (tests/api test the tokens). Not a refusal by the policy: nobody asked it, so nothing is audited.
+BEARER_ONLY = profile(plain(401))
+
+
 def expected(endpoint: str, method: str) -> dict[str, Outcome] | None:
     """The outcomes of the route's `method` per visitor, or None when MATRIX does not say."""
-    entry = MATRIX.get(endpoint)
+    entry = MATRIX.get(endpoint, BEARER_ONLY if endpoint.startswith("api.") else None)
     if entry is None:
         return None
     return entry.get(method) if "GET" in entry or "POST" in entry else entry

@@ -1,1 +1,76 @@
-"""The public REST API (issue 13). So far only its error answers: `app/api/problems.py`."""
+"""The public REST API, `/api/v1`: the hospital's operations for programs (see docs/api.md).
+
+Each module declares its operations with `app.api.framework.operation`, calls the same domain services as the
+pages, and asks the same access policy through `app.api.auth`. This package wires them into one blueprint:
+rate limits and the bearer token before every operation, the rate-limit and cache headers after.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Flask, current_app, g, request
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.routing import BaseConverter
+from werkzeug.wrappers import Response
+
+from app.extensions import csrf
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+
+class IdConverter(BaseConverter):
+    """A database id in a path: a positive integer of at most 18 digits (anything else is a 404)."""
+    regex = r"[1-9][0-9]{0,17}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value) -> str:
+        return str(int(value))
+
+
+class CookieSessionsOutsideTheApi(SecureCookieSessionInterface):
+    """Under `/api/` the cookie session is neither read nor written: a browser's session never authorizes a
+    program's request (no CSRF surface), and a bearer request never touches the session."""
+
+    def open_session(self, app, request):
+        if request.path.startswith(bp.url_prefix + "/"):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app, session, response) -> None:
+        from flask import request
+
+        if request.path.startswith(bp.url_prefix + "/"):
+            return
+        super().save_session(app, session, response)
+
+
+@bp.before_request
+def before_operation() -> None:
+    from app.api import auth, ratelimit
+
+    operation = getattr(current_app.view_functions.get(request.endpoint), "operation", None)
+    ratelimit.count("address", request.remote_addr or "unknown", "HMS_API_RATE_LIMIT_ADDRESS")
+    if operation is not None and operation.rate_limit:
+        ratelimit.count(operation.rate_limit, request.remote_addr or "unknown",
+                        f"HMS_API_RATE_LIMIT_{operation.rate_limit.upper()}")
+    auth.authenticate(operation)
+    if g.get("api_client_id"):
+        ratelimit.count("client", g.api_client_id, "HMS_API_RATE_LIMIT_CLIENT")
+
+
+@bp.after_request
+def after_operation(response: Response) -> Response:
+    from app.api import ratelimit
+
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.vary.add("Authorization")
+    return ratelimit.add_headers(response)
+
+
+def init_app(app: Flask) -> None:
+    app.url_map.converters["id"] = IdConverter
+    app.session_interface = CookieSessionsOutsideTheApi()
+    from app.api import appointments, openapi  # noqa: F401  (declare their operations on bp)
+
+    app.register_blueprint(bp)

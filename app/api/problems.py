@@ -20,6 +20,8 @@ API_PREFIXES = ("/api/", "/oauth/", "/.well-known/")
 # status -> (type slug, title). The slugs are part of the API: clients may switch on them; never rename one.
 STANDARD = {
     400: ("bad-request", "Bad request"),
+    428: ("precondition-required", "Precondition required"),
+    412: ("precondition-failed", "Precondition failed"),
     401: ("unauthorized", "Authentication required"),
     403: ("forbidden", "Not allowed"),
     404: ("not-found", "Not found"),
@@ -44,29 +46,42 @@ def is_api_path(path: str) -> bool:
 
 @dataclass(frozen=True)
 class FieldError:
-    pointer: str  # a JSON Pointer (RFC 6901) into the request body: "/email"
+    pointer: str  # a JSON Pointer (RFC 6901) into the request body ("/email"), or a query parameter's name
     detail: str
+    in_query: bool = False  # a query parameter: answered as {"parameter": name} (RFC 9457 section 3)
+
+    def as_dict(self) -> dict:
+        return {"parameter" if self.in_query else "pointer": self.pointer, "detail": self.detail}
 
 
 class Problem(HTTPException):
     """Raised by an API view to answer a problem, with field errors if any: `raise Problem(422, errors=[...])`."""
 
     def __init__(self, status: int, detail: str | None = None, *, slug: str | None = None,
-                 title: str | None = None, errors: list[FieldError] | None = None):
+                 title: str | None = None, errors: list[FieldError] | None = None,
+                 headers: dict[str, str] | None = None, extensions: dict | None = None):
         super().__init__(description=detail)
+        self.extensions = extensions or {}  # RFC 9457 extension members, e.g. "alternatives"
         self.code = status
         self.slug = slug
         self.title = title
         self.errors = errors or []
+        self.extra_headers = headers or {}
+
+    def get_headers(self, environ=None, scope=None) -> list[tuple[str, str]]:
+        return [*super().get_headers(environ, scope), *self.extra_headers.items()]
 
 
 def problem_response(status: int, detail: str | None = None, *, slug: str | None = None, title: str | None = None,
-                     errors: list[FieldError] | None = None, headers: dict | None = None) -> Response:
+                     errors: list[FieldError] | None = None, headers: dict | None = None,
+                     extensions: dict | None = None) -> Response:
     default_slug, default_title = STANDARD.get(status, STANDARD[500] if status >= 500 else STANDARD[400])
     body = {"type": PROBLEM_BASE + (slug or default_slug), "title": title or default_title, "status": status,
             "detail": detail or (INTERNAL_DETAIL if status >= 500 else default_title)}
     if errors:
-        body["errors"] = [{"pointer": error.pointer, "detail": error.detail} for error in errors]
+        body["errors"] = [error.as_dict() for error in errors]
+    for name, value in (extensions or {}).items():
+        body.setdefault(name, value)
     response = Response(json.dumps(body), status=status, mimetype=MEDIA_TYPE)
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -80,6 +95,6 @@ def problem_for_http_error(error: HTTPException) -> Response:
     headers = {name: value for name, value in error.get_headers() if name.lower() != "content-type"}
     if isinstance(error, Problem):
         return problem_response(status, error.description, slug=error.slug, title=error.title,
-                                errors=error.errors, headers=headers)
+                                errors=error.errors, headers=headers, extensions=error.extensions)
     detail = error.description if status < 500 else None
     return problem_response(status, detail, headers=headers)

@@ -45,6 +45,8 @@ def _entry(envelope: dict) -> AuditEntry:
     details = dict(envelope.get("data") or {})
     if envelope["type"] == "user.password_link_issued":
         details.pop("link", None)  # a live single-use secret; the trail records that a link was sent, not the link
+    if actor.get("client_id"):
+        details["client_id"] = actor["client_id"]  # the program that acted for the user (the API)
     return AuditEntry(
         event_id=envelope["id"],
         occurred_at=datetime.fromisoformat(envelope["occurred_at"]),

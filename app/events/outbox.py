@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, has_app_context, has_request_context, request
+from flask import current_app, g, has_app_context, has_request_context, request
 from flask_login import current_user
 
 from app.events.models import OutboxEvent
@@ -29,14 +29,19 @@ def _actor() -> dict | None:
 def emit(type: str, aggregate_type: str, aggregate_id: Any, data: dict | None = None, *,
          actor: dict | None = None, patient_id: int | None = None, outcome: str = "success",
          version: int = ENVELOPE_VERSION) -> OutboxEvent:
-    """Add an event to the current transaction. `actor` defaults to the signed-in user."""
+    """Add an event to the current transaction. `actor` defaults to the signed-in user (or the API token's
+    user); a request through the API adds its OAuth `client_id` to the actor."""
     occurred_at = utcnow()
+    actor = actor if actor is not None else _actor()
+    client_id = g.get("api_client_id") if has_request_context() else None
+    if actor is not None and client_id is not None:
+        actor = {**actor, "client_id": client_id}  # a program acting for the user: the audit names it
     envelope = {
         "id": str(uuid.uuid4()),
         "type": type,
         "version": version,
         "occurred_at": occurred_at.isoformat(),
-        "actor": actor if actor is not None else _actor(),
+        "actor": actor,
         "aggregate_type": aggregate_type,
         "aggregate_id": str(aggregate_id),
         "patient_id": patient_id,

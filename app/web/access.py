@@ -32,20 +32,14 @@ def authorize(verb: Verb, resource: Resource, *, category: str | None = None) ->
 def refuse(decision: Decision, verb: Verb, resource: Resource, *, category: str | None = None) -> NoReturn:
     """End the request with the refusal's status, audited; nothing else of the request is saved (see
     `app.web.unit_of_work`): the audit row is written after the rollback."""
-    from app.events.outbox import emit
+    from app.audit.denials import record_denial
     from app.extensions import login_manager
-    from app.web.unit_of_work import after_rollback
 
     if not current_user.is_authenticated:
         if resource.kind is Kind.AREA:
             abort(login_manager.unauthorized())
         abort(decision.status)
-    details = {"endpoint": request.endpoint, "method": request.method, "path": request.path[:500],
-               "status": decision.status, "action": verb.value, "reason": decision.basis}
-    if category is not None:
-        details["category"] = category
-    after_rollback(lambda: emit("access.denied", resource.kind.value, resource.id, details,
-                                patient_id=resource.patient_id, outcome="denied"))
+    record_denial(decision, verb, resource, category=category)
     if decision.offers_break_glass:
         from app.accounts.models import User
         from app.extensions import db
