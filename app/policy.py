@@ -9,7 +9,9 @@ Who may do what:
   and admins the billing office (only clerks work its desk: invoices, payments, claims; only admins decide
   refunds), admins the administration. Anyone else: 403.
 - **A patient's profile, appointments and bills**: the patient themselves (a bill once it was issued; a draft
-  never). A doctor reaches their own appointments. Billing staff reach every bill. Anyone else gets 404, so
+  never). A doctor reaches their own appointments. Billing staff reach every bill. A billing clerk is also the
+  front desk: they read every appointment and book one for a patient (through the API; the pages have no
+  booking screen for them), and change none. Anyone else gets 404, so
   that another patient's resource does not even confirm it exists.
 - **A patient's clinical record** (`record`): the patient themselves; a doctor with the patient in their
   care, that is with an appointment that is confirmed, checked in or completed and starts within the last
@@ -125,6 +127,13 @@ class Resource:
         return cls(Kind.APPOINTMENT, ident, patient_id=appointment.patient_id, doctor_id=appointment.doctor_id)
 
     @classmethod
+    def appointments_of(cls, patient: User | None, patient_id: int) -> Resource:
+        """A patient's appointments as a whole (`id` None): booking a new one, listing them."""
+        if patient is None or patient.role is not Role.PATIENT:
+            return cls.missing(Kind.APPOINTMENT, patient_id)
+        return cls(Kind.APPOINTMENT, None, patient_id=patient.id)
+
+    @classmethod
     def invoice(cls, ident: int, invoice: Invoice | None) -> Resource:
         if invoice is None:
             return cls.missing(Kind.INVOICE, ident)
@@ -214,6 +223,8 @@ def _appointment(user: User, verb: Verb, resource: Resource, now) -> Decision:
         return own
     if user.role is Role.DOCTOR and user.id == resource.doctor_id:
         return _allow("owner")
+    if user.role is Role.CLERK and (verb is Verb.READ or resource.id is None):
+        return _allow("front_desk")  # reads the clinic's appointments, books for a patient; changes none
     return _hidden("not_own")
 
 

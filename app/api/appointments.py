@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import request, url_for
 from pydantic import AwareDatetime, Field
 
-from app.accounts.models import Role
+from app.accounts.models import Role, User
 from app.api import bp
 from app.api.auth import actor, authorize, require_area
 from app.api.framework import (MAX_LIMIT, ApiModel, Reply, check_if_match, decode_cursor, operation, page_model,
@@ -50,6 +50,8 @@ AppointmentPage = page_model(AppointmentOut)
 
 
 class BookingIn(ApiModel):
+    patient_id: Id | None = Field(None, description="Whom for: a patient's own token leaves it out; the front "
+                                                   "desk (a clerk's token) names the patient.")
     doctor_id: Id
     department_id: Id
     starts_at: AwareDatetime = Field(description="The slot's start, RFC 3339 with an offset (a free slot's start).")
@@ -164,10 +166,9 @@ def list_doctor_appointments(doctor_id: int, query: AppointmentQuery):
            summary="List a patient's appointments", response=AppointmentPage, scope="Appointment.s",
            errors=(403, 404))
 def list_patient_appointments(patient_id: int, query: AppointmentQuery):
-    """The patient's own appointments (a patient's token reads no one else's)."""
-    require_area("patient", Kind.APPOINTMENT, Verb.READ)
-    if actor().user.id != patient_id:
-        authorize(Verb.READ, Resource.missing(Kind.APPOINTMENT, f"patient:{patient_id}"))
+    """The patient's own appointments (a patient's token reads no one else's), or any patient's for the front
+    desk."""
+    authorize(Verb.READ, Resource.appointments_of(db.session.get(User, patient_id), patient_id))
     return _list(query, patient_id=patient_id)
 
 
@@ -193,16 +194,28 @@ def _own_area() -> str:
 @operation(bp, "POST", "/appointments", tag="Appointments", summary="Book a free slot", body=BookingIn,
            response=AppointmentOut, status=201, scope="Appointment.c", idempotent=True, errors=(409, 422))
 def create_appointment(body: BookingIn):
-    """A patient requests a free slot; it is `requested` until the doctor accepts. A slot taken meanwhile is
-    409 with the nearest free slots in `alternatives`."""
-    require_area("patient", Kind.APPOINTMENT)
+    """A patient requests a free slot (or the front desk, a clerk, for a patient); it is `requested` until the
+    doctor accepts. A slot taken meanwhile is 409 with the nearest free slots in `alternatives`."""
+    patient = _patient_to_book_for(body.patient_id)
     try:
-        appointment = book(actor().user, doctor_id=body.doctor_id, department_id=body.department_id,
+        appointment = book(patient, doctor_id=body.doctor_id, department_id=body.department_id,
                            starts_at=body.starts_at, reason=body.reason)
     except BookingError as refused:
         _refuse_booking(refused)
     return Reply(out(appointment), headers={"Location": url_for("api.get_appointment",
                                                                 appointment_id=appointment.id)})
+
+
+def _patient_to_book_for(patient_id: int | None) -> User:
+    """The patient of a booking: the token's own patient, or the one the front desk names (the policy decides)."""
+    me = actor().user
+    if patient_id is None:
+        if me.role is not Role.PATIENT:
+            raise Problem(422, "Name the patient to book for.", errors=[FieldError("/patient_id", "Required.")])
+        patient_id = me.id
+    patient = db.session.get(User, patient_id)
+    authorize(Verb.WRITE, Resource.appointments_of(patient, patient_id))
+    return patient
 
 
 def _refuse_booking(refused: BookingError):

@@ -55,7 +55,7 @@ def _responses(op: Operation, ref) -> dict:
         ok["headers"] = headers
     codes = set(op.errors) | {429}
     if not op.public:
-        codes |= {401, 403}
+        codes |= {401, 403, 404}  # the policy answers 404 for what is not the caller's
     if op.body is not None:
         codes |= {400, 413, 415, 422}
     if op.query is not None:

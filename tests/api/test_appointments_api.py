@@ -180,14 +180,33 @@ def test_a_missing_scope_is_403_insufficient_scope(app, api, doctor):
     assert 'error="insufficient_scope"' in answer.headers["WWW-Authenticate"]
 
 
-def test_a_patients_token_never_reads_another_patients_appointment(app, api, doctor, create_patient):
+def test_a_patients_token_never_reads_another_patients_appointment(app, api, doctor, create_patient,
+                                                                   create_doctor):
     owner, other = create_patient(), create_patient()
     appointment_id = do_book(app, owner.id, doctor.id, doctor.department_id, a_slot(app, doctor.id).start)
     token = token_for(app, other, "patient/*.cruds")
     assert api.get(f"/api/v1/appointments/{appointment_id}", headers=auth(token)).status_code == 404
     assert api.get(f"/api/v1/patients/{owner.id}/appointments", headers=auth(token)).status_code == 404
+    other_doctor = token_for(app, create_doctor(), "user/*.cruds")
+    assert api.get(f"/api/v1/appointments/{appointment_id}", headers=auth(other_doctor)).status_code == 404
+
+
+def test_the_front_desk_books_for_a_patient_and_reads_but_changes_nothing(app, api, doctor, create_patient):
+    patient = create_patient()
     clerk = system_token(app, Role.CLERK)
-    assert api.get(f"/api/v1/appointments/{appointment_id}", headers=auth(clerk)).status_code == 404
+    slot = a_slot(app, doctor.id)
+    no_patient = book_via_api(api, clerk, doctor, slot)
+    assert no_patient.status_code == 422 and no_patient.get_json()["errors"][0]["pointer"] == "/patient_id"
+    booked = api.post("/api/v1/appointments", json={**booking(doctor, slot), "patient_id": patient.id},
+                      headers=auth(clerk))
+    assert booked.status_code == 201 and booked.get_json()["patient_id"] == patient.id
+    listed = api.get(f"/api/v1/patients/{patient.id}/appointments", headers=auth(clerk)).get_json()
+    assert [a["id"] for a in listed["items"]] == [booked.get_json()["id"]]
+    accept = api.post(f"{booked.headers['Location']}/accept", headers=auth(clerk, **{"If-Match": booked.headers["ETag"]}))
+    assert accept.status_code == 404
+    doctor_id = api.post("/api/v1/appointments", json={**booking(doctor, a_slot(app, doctor.id, index=1)),
+                                                       "patient_id": doctor.id}, headers=auth(clerk))
+    assert doctor_id.status_code == 404  # not a patient
 
 
 def test_a_deactivated_user_or_a_password_change_stops_the_token_at_once(app, api, doctor):
