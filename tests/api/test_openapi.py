@@ -41,3 +41,30 @@ def test_the_documentation_page_renders_every_operation_without_scripts(app):
     for op in REGISTRY:
         assert f'id="{op.endpoint.split(".", 1)[1]}"' in page
     assert "<script" not in page.split("<main", 1)[-1].split("</main>", 1)[0]
+
+
+def test_every_creation_honours_idempotency_keys_and_every_change_needs_if_match(app):
+    """The conventions are declared per operation; a new operation cannot forget them."""
+    for op in REGISTRY:
+        if op.public:
+            continue
+        if op.status == 201:
+            assert op.idempotent, f"{op.endpoint} creates: it must honour Idempotency-Key"
+        elif op.method != "GET":
+            assert op.if_match, f"{op.endpoint} changes a resource: it must require If-Match"
+
+
+def test_a_refused_token_is_audited_and_a_missing_one_is_not(app):
+    import sqlalchemy as sa
+
+    from app.events.models import OutboxEvent
+    from app.extensions import db
+
+    client = app.test_client()
+    assert client.get("/api/v1/appointments/1").status_code == 401
+    assert client.get("/api/v1/appointments/1", headers={"Authorization": "Bearer a.b.c"}).status_code == 401
+    with app.app_context():
+        denials = [e.envelope["data"] for e in db.session.scalars(
+            sa.select(OutboxEvent).where(OutboxEvent.type == "access.denied"))]
+    assert [(d["reason"], d["status"], d["path"]) for d in denials] == [("token_malformed", 401,
+                                                                        "/api/v1/appointments/1")]
