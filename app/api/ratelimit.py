@@ -20,9 +20,9 @@ from app.extensions import db
 from app.timeutil import utcnow
 
 _STATE = "hms_api_rate_limit"
-_UPSERT = sa.text("INSERT INTO api_rate_limits (bucket, window_start, hits) VALUES (:bucket, :start, 1) "
-                  "ON DUPLICATE KEY UPDATE hits = hits + 1")
-_READ = sa.text("SELECT hits FROM api_rate_limits WHERE bucket = :bucket AND window_start = :start")
+# One round trip: LAST_INSERT_ID(expr) hands the new count back in the statement's OK packet (`lastrowid`).
+_UPSERT = sa.text("INSERT INTO api_rate_limits (bucket, window_start, hits) VALUES (:bucket, :start, LAST_INSERT_ID(1)) "
+                  "ON DUPLICATE KEY UPDATE hits = LAST_INSERT_ID(hits + 1)")
 _FORGET = sa.text("DELETE FROM api_rate_limits WHERE bucket = :bucket AND window_start < :start")
 
 
@@ -42,10 +42,10 @@ def count(name: str, key: str, setting: str) -> None:
     start = now - now % window
     bucket = f"{name}:{key}"[:120]
     with db.engine.begin() as conn:
-        inserted = conn.execute(_UPSERT, {"bucket": bucket, "start": start}).rowcount == 1
-        if inserted:  # a new window: the bucket's old ones are no longer needed
+        result = conn.execute(_UPSERT, {"bucket": bucket, "start": start})
+        hits = result.lastrowid
+        if result.rowcount == 1:  # a new window: the bucket's old ones are no longer needed
             conn.execute(_FORGET, {"bucket": bucket, "start": start})
-        hits = conn.execute(_READ, {"bucket": bucket, "start": start}).scalar_one()
     usage = Usage(name, quota, window, max(quota - hits, 0), start + window - now)
     current = g.get(_STATE)
     if current is None or usage.remaining < current.remaining:

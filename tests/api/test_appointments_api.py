@@ -290,3 +290,11 @@ def test_free_slots_of_a_doctor(app, api, doctor, create_patient):
     too_long = api.get(f"/api/v1/doctors/{doctor.id}/slots?start={day}&end={day + timedelta(days=60)}",
                        headers=auth(token))
     assert too_long.status_code == 422
+
+
+def test_rate_limits_are_counted_per_address_across_clients(app, api, doctor, create_doctor, monkeypatch):
+    monkeypatch.setitem(app.config, "HMS_API_RATE_LIMIT_ADDRESS", (3, 3600))
+    tokens = [token_for(app, doctor, client_id="app-one"), token_for(app, doctor, client_id="app-two")]
+    url = f"/api/v1/doctors/{doctor.id}/appointments"
+    answers = [api.get(url, headers=auth(tokens[n % 2])).status_code for n in range(4)]
+    assert answers == [200, 200, 200, 429]
