@@ -7,7 +7,6 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from app.accounts.models import Role
 from app.api.models import IdempotencyKey
 from app.billing.models import Claim, Invoice, InvoiceStatus, Payment, Refund
 from app.events.models import OutboxEvent
@@ -157,6 +156,10 @@ def test_a_payment_needs_an_idempotency_key_and_a_retry_records_it_once(app, api
     assert count(app, Payment) == 1
     invoice = api.get(f"/api/v1/invoices/{invoice_id}", headers=auth(desk)).get_json()
     assert invoice["status"] == "partially_paid" and invoice["balance"] == "60.00"
+    assert [p["id"] for p in invoice["payments"]] == [first.get_json()["id"]]
+    draft = pay(api, desk, make_invoice(issue=False), "pay-draft")
+    assert draft.status_code == 409 and draft.get_json()["type"].endswith("/billing-conflict")
+    assert draft.get_json()["code"] == "not_open"
 
 
 def test_the_payment_services_own_key_holds_when_the_apis_record_of_the_key_is_gone(app, api, desk, make_invoice):
@@ -316,4 +319,3 @@ def test_a_clerk_cannot_decide_a_refund_even_with_every_scope(app, api, clerk, m
     answer = api.post(f"/api/v1/refunds/{refund['id']}/approve", headers=auth(token, **{"If-Match": "*"}))
     assert answer.status_code == 403
     assert count(app, Refund) == 1
-    assert Role.CLERK is clerk.role
