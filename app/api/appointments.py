@@ -140,6 +140,8 @@ def _list(query: AppointmentQuery, **where) -> Reply:
     if position is not None:
         try:
             after = datetime.fromisoformat(position[0])
+            if after.tzinfo is None:
+                raise ValueError("a naive instant")
         except ValueError:
             raise Problem(422, "The cursor is not one this API gave.",
                           errors=[FieldError("cursor", "Not a cursor of this list.", in_query=True)]) from None

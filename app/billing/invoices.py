@@ -61,6 +61,9 @@ def _recompute(invoice: Invoice, discount: Decimal | None = None) -> None:
                            "discount_too_large", "discount")
     tax = round_money((subtotal - discount) * invoice.tax_rate / 100)
     total = subtotal - discount + tax
+    if max(subtotal, total) > MAX_AMOUNT:  # the columns' limit: the database would refuse it
+        raise BillingError("The invoice's total would be too large. Bill the rest on another invoice.",
+                           "invalid_amount", "unit_price")
     invoice.subtotal, invoice.discount, invoice.tax, invoice.total = subtotal, discount, tax, total
     invoice.balance = total - invoice.patient_paid - invoice.insurer_paid
 

@@ -3,7 +3,8 @@
   billing desk      worklist(), invoice_query(status=, patient_id=, date_from=, date_to=, search=),
                     completed_appointments_to_bill(), consultation_fee(appointment), active_price_items()
   an invoice        share(invoice), refundable(payment), claimable(invoice)
-  the patient       shown_to_patient(invoice), patient_bill_filter(patient_id), patient_bills_query(patient_id)
+  the patient       shown_to_patient(invoice), refunds_shown_to_patient(invoice), patient_bill_filter(patient_id),
+                    patient_bills_query(patient_id)
 
 The reports' queries are in `app.billing.reports`.
 """
@@ -159,6 +160,12 @@ def shown_to_patient(invoice: Invoice) -> bool:
     """A bill the patient sees: one that was issued (also if voided later); a draft, or a draft voided before
     issue, never was."""
     return invoice.issued_at is not None and invoice.status is not InvoiceStatus.DRAFT
+
+
+def refunds_shown_to_patient(invoice: Invoice) -> list[Refund]:
+    """The refunds a patient's bill lists: money paid back to them (requested, approved or rejected ones are
+    the clinic's own business until then)."""
+    return [r for r in invoice.refunds if r.status is RefundStatus.RECORDED]
 
 
 def patient_bill_filter(patient_id: int) -> sa.ColumnElement[bool]:

@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from flask import current_app, make_response
 from flask_login import current_user
 
-from app.billing.models import Claim, Invoice, InvoiceHistory, InvoiceStatus, Payment, Refund, RefundStatus
+from app.billing.models import Claim, Invoice, InvoiceHistory, InvoiceStatus, Payment, Refund
 from app.billing.pdf import render_pdf
 from app.billing.queries import (Share, patient_bill, patient_bill_filter, patient_bills_query, patient_totals,
-                                share)
+                                refunds_shown_to_patient, share)
 from app.events.outbox import emit
 from app.patients.views import bp
 from app.policy import Resource, Verb
@@ -40,7 +40,7 @@ class BillSummary:
     @classmethod
     def of(cls, invoice: Invoice) -> BillSummary:
         return cls(payments=list(invoice.payments),
-                   refunds=[r for r in invoice.refunds if r.status is RefundStatus.RECORDED],
+                   refunds=refunds_shown_to_patient(invoice),
                    claims=list(invoice.claims), share=share(invoice),
                    history=[h for h in invoice.history if h.to_status is not InvoiceStatus.DRAFT])
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from app.accounts.models import Role, User
 from app.appointments.models import Appointment, Status
 from app.events.models import OutboxEvent
+from app.api.framework import encode_cursor
 from app.extensions import db
 from app.timeutil import to_clinic_time
 from tests.api.tokens import auth, system_token, token_for
@@ -264,6 +265,8 @@ def test_lists_page_with_a_cursor_that_is_stable_under_inserts(app, api, doctor,
     assert second["next_cursor"] is None
     bad = api.get(f"/api/v1/doctors/{doctor.id}/appointments?cursor=abc", headers=auth(token))
     assert bad.status_code == 422 and bad.get_json()["errors"][0]["parameter"] == "cursor"
+    naive = encode_cursor(["2030-01-01T10:00:00", 1])  # a hand-made cursor with an instant without an offset
+    assert api.get(f"/api/v1/doctors/{doctor.id}/appointments?cursor={naive}", headers=auth(token)).status_code == 422
 
 
 def test_rate_limits_per_client_answer_429_with_headers(app, api, doctor, monkeypatch):

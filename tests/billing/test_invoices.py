@@ -71,6 +71,16 @@ def test_an_empty_draft_cannot_be_issued(app, make_invoice, clerk):
         invoices.issue_invoice(invoice_id, actor(clerk.id))
 
 
+def test_a_total_beyond_the_money_columns_is_refused_not_a_database_error(app, make_invoice, clerk):
+    invoice_id = make_invoice(lines=(("Big", 1, "9999999999.99"),), issue=False)
+    with app.app_context():
+        with pytest.raises(BillingError, match="too large") as error:
+            invoices.add_line(invoice_id, actor(clerk.id), description="Bigger", quantity=1, unit_price="0.01")
+        assert error.value.field == "unit_price"
+        db.session.rollback()
+        assert db.session.get(Invoice, invoice_id).total == Decimal("9999999999.99")
+
+
 def test_a_discount_needs_a_reason_and_cannot_exceed_the_lines(app, make_invoice, clerk):
     invoice_id = make_invoice(issue=False)
     with app.app_context():
