@@ -91,6 +91,8 @@ def _oauth_config(env: str) -> dict:
         # Access token signing keys (app/oauth/keys.py): PEM text or PEM file paths; empty: the development key.
         "HMS_JWT_PRIVATE_KEYS": keys or None,
         "HMS_ACCESS_TOKEN_SECONDS": _int("HMS_ACCESS_TOKEN_SECONDS", 600),
+        # A refresh token's life from its issue; every use issues a new one (rotation).
+        "HMS_REFRESH_TOKEN_DAYS": _int("HMS_REFRESH_TOKEN_DAYS", 30),
     }
 
 

@@ -37,7 +37,10 @@ def home():
 
 @bp.route("/<int:patient_id>/profile")
 def profile(patient_id: int):
-    return render("patients/profile.html", patient=_patient_or_404(patient_id), sections=SECTIONS.values())
+    from app.oauth.services import connected_apps
+
+    patient = _patient_or_404(patient_id)
+    return render("patients/profile.html", patient=patient, sections=SECTIONS.values(), apps=connected_apps(patient))
 
 
 @bp.route("/<int:patient_id>/profile/<key>", methods=["GET", "POST"])
