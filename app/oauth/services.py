@@ -182,8 +182,6 @@ def set_client_active(client: OAuthClient, active: bool) -> None:
     if client.active is active:
         return
     client.active = active
-    if client.service_user is not None:
-        client.service_user.active = active
     db.session.flush()
     emit("oauth.client_enabled" if active else "oauth.client_disabled", "oauth_client", client.client_id, {})
 
@@ -378,7 +376,8 @@ def _token_response(user: User, client: OAuthClient, scope: str, grant: OAuthGra
     return body
 
 
-def parameter(form, name: str, *, required: bool = True) -> str | None:
+def parameter(form, name: str, *, required: bool = True, limit: int = MAX_PARAMETER) -> str | None:
+    """A parameter given at most once (RFC 6749 section 3.2), not empty when required, at most `limit` long."""
     values = form.getlist(name)
     if len(values) > 1:
         raise OAuthError("invalid_request", f"{name} is given more than once.")
@@ -386,7 +385,7 @@ def parameter(form, name: str, *, required: bool = True) -> str | None:
         if required:
             raise OAuthError("invalid_request", f"{name} is required.")
         return None
-    if len(values[0]) > MAX_PARAMETER:
+    if len(values[0]) > limit:
         raise OAuthError("invalid_request", f"{name} is too long.")
     return values[0]
 

@@ -11,7 +11,7 @@ from flask import Blueprint, jsonify, request, url_for
 from werkzeug.wrappers import Response
 
 from app.extensions import csrf
-from app.oauth import keys, scopes, services
+from app.oauth import bearer, keys, scopes, services
 from app.oauth.models import GrantType
 from app.oauth.services import OAuthError
 
@@ -56,7 +56,7 @@ def token():
 def revoke():
     try:
         client = _client()
-        value = services.parameter(request.form, "token")
+        value = services.parameter(request.form, "token", limit=bearer.MAX_TOKEN_LENGTH)
         services.revoke_token(client, value, services.parameter(request.form, "token_type_hint", required=False))
     except OAuthError as error:
         return _error(error)
@@ -67,7 +67,8 @@ def revoke():
 def introspect():
     try:
         client = _client()
-        return _json(services.introspect(client, services.parameter(request.form, "token")))
+        token = services.parameter(request.form, "token", limit=bearer.MAX_TOKEN_LENGTH)
+        return _json(services.introspect(client, token))
     except OAuthError as error:
         return _error(error)
 

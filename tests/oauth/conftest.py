@@ -10,6 +10,7 @@ import pytest
 from app.accounts.models import Role
 from app.extensions import db
 from app.oauth.models import ClientKind, GrantType
+from tests.conftest import DEFAULT_PASSWORD
 from tests.helpers import Client
 from tests.oauth.tokens import REDIRECT_URI, pkce_pair, register
 
@@ -86,16 +87,26 @@ def token_request(client: Client, data: dict, headers: dict | None = None):
     return client.http.post("/oauth/token", data=data, headers=headers)
 
 
+def sign_in(app, user) -> Client:
+    """A browser of its own, signed in as `user`."""
+    client = Client(app)
+    response = client.post_form("/login", {"email": user.email, "password": DEFAULT_PASSWORD})
+    assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    return client
+
+
 @pytest.fixture
-def code_flow(login):
-    """Sign `user` in, consent for `registered`, exchange the code: the token answer (JSON) and the verifier."""
+def code_flow(app):
+    """In a browser of its own: sign `user` in, consent for `registered`, exchange the code; the token answer."""
 
     def run(user, registered: RegisteredClient, *, scope: str = PATIENT_SCOPE) -> dict:
-        client = login(user)
+        client = sign_in(app, user)
         verifier, challenge = pkce_pair()
         params = consent(client, authorize_url(registered.client_id, challenge, scope=scope))
         data = {"grant_type": "authorization_code", "code": params["code"], "redirect_uri": REDIRECT_URI,
                 "code_verifier": verifier, "client_id": registered.client_id}
+        if registered.secret:
+            data["client_secret"] = registered.secret
         response = token_request(client, data)
         assert response.status_code == 200, response.get_json()
         return response.get_json()
