@@ -292,3 +292,10 @@ def test_the_metadata_lists_the_endpoints(client):
     assert set(body["grant_types_supported"]) == {g.value for g in GrantType}
     assert "client_secret_basic" in body["token_endpoint_auth_methods_supported"]
     assert "offline_access" in body["scopes_supported"] and "patient/Appointment.cruds" in body["scopes_supported"]
+
+
+def test_the_consent_page_answers_as_a_page_and_the_endpoints_as_json(login, create_patient, client):
+    signed_in = login(create_patient())
+    refused = signed_in.http.post("/oauth/authorize", data={"decision": "allow"})  # no CSRF token
+    assert refused.status_code == 400 and refused.mimetype == "text/html"
+    assert client.http.get("/oauth/token").mimetype == "application/problem+json"  # 405 of a program's door
