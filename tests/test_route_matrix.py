@@ -367,7 +367,7 @@ def _build(password_hash: str) -> World:
             "claim_id": waiting.id, "item_id": item.id, "user_id": clerk.id, "grant_id": grant.id,
             "client_pk": api_client.id}
     report = next(iter(REPORTS))
-    by_endpoint = {"billing.claim_paid": {"claim_id": approved.id}, "admin.toggle_client": {"action": "disable"},
+    by_endpoint = {"billing.claim_paid": {"claim_id": approved.id},
                    "reports.report": {"key": report}, "reports.export": {"key": report}}
     users = {"patient_a": patient_a, "patient_b": patient_b, "doctor_a": doctor_a.user, "doctor_b": doctor_b.user,
              "clerk": clerk, "admin": admin}

@@ -60,10 +60,10 @@ def rotate_client_secret(client_pk: int):
     return render("admin/client.html", client=client, secret=secret)
 
 
-@bp.route("/clients/<int:client_pk>/<any(enable, disable):action>", methods=["POST"])
+@bp.route("/clients/<int:client_pk>/<any(activate, deactivate):action>", methods=["POST"])
 def toggle_client(client_pk: int, action: str):
     client = _client_or_404(client_pk)
-    set_client_active(client, action == "enable")
+    set_client_active(client, action == "activate")
     state = "enabled" if client.active else "disabled: its tokens stop working now"
     flash(f"{client.name} is {state}.", "success")
     return redirect_to(url_for("admin.client", client_pk=client.id))

@@ -73,7 +73,7 @@ def test_disable_stops_the_client_and_enable_brings_it_back(app, login, create_u
     token = token_request(admin, data).get_json()["access_token"]
     with app.app_context():
         pk = db.session.scalar(sa.select(OAuthClient.id).where(OAuthClient.client_id == client_id))
-    assert admin.post_form(f"/admin/clients/{pk}/disable", {}).status_code == 303
+    assert admin.post_form(f"/admin/clients/{pk}/deactivate", {}).status_code == 303
     with app.app_context():
         try:
             bearer.authenticate(f"Bearer {token}", audience=bearer.api_audience())
@@ -83,7 +83,7 @@ def test_disable_stops_the_client_and_enable_brings_it_back(app, login, create_u
         types = list(db.session.scalars(sa.select(OutboxEvent.type)))
     assert "oauth.client_disabled" in types
     assert token_request(admin, data).status_code == 401
-    admin.post_form(f"/admin/clients/{pk}/enable", {})
+    admin.post_form(f"/admin/clients/{pk}/activate", {})
     assert token_request(admin, data).status_code == 200
 
 
