@@ -273,11 +273,9 @@ def scope_context(user: User) -> str:
 def authorization_request(args, user: User) -> AuthorizationRequest:
     """Check a request of the authorization endpoint (RFC 6749 section 4.1.1, RFC 7636 section 4.3). A bad client
     or redirect address raises BadAuthorizationRequest; any other problem is the request's `error`, for the client."""
-    for name in ("client_id", "redirect_uri", "response_type", "scope", "state", "code_challenge",
-                 "code_challenge_method"):
+    for name in ("client_id", "redirect_uri"):
         if len(args.getlist(name)) > 1:
-            if name in ("client_id", "redirect_uri"):
-                raise BadAuthorizationRequest(f"The request names {name} more than once.")
+            raise BadAuthorizationRequest(f"The request names {name} more than once.")
     client = find_client(args.get("client_id"))
     if client is None or not client.active:
         raise BadAuthorizationRequest("The application asking for access is not registered with us, or is disabled.")
@@ -506,19 +504,27 @@ def refresh(client: OAuthClient, form) -> dict:
     user = grant.user
     if not user.active:
         raise OAuthError("invalid_grant", "The person's account is deactivated.")
+    if not _covers(grant.scope, token.scope):
+        raise OAuthError("invalid_grant", "The person has since allowed less than this refresh token holds.")
     scope = token.scope
     if requested is not None:
         try:
-            wanted, others = scopes.parse_all(requested)
-            held, held_others = scopes.parse_all(token.scope)
+            narrowed = _covers(token.scope, requested)
         except scopes.ScopeError as error:
             raise OAuthError("invalid_scope", str(error)) from None
-        if others - held_others or not all(any(h.covers(w) for h in held) for w in wanted):
+        if not narrowed:
             raise OAuthError("invalid_scope", "A refresh may narrow the scope, never widen it.")
         scope = scopes.validate(requested)
     token.used_at = utcnow()
     # The new refresh token keeps the old one's scope (RFC 6749 section 6), whatever the access token narrowed.
     return _token_response(user, client, scope, grant, GrantType.REFRESH_TOKEN, refresh_scope=token.scope)
+
+
+def _covers(held: str, wanted: str) -> bool:
+    """Does the scope string `held` allow everything `wanted` asks? (ScopeError for a malformed `wanted`.)"""
+    wanted_scopes, wanted_others = scopes.parse_all(wanted)
+    held_scopes, held_others = scopes.parse_all(held)
+    return wanted_others <= held_others and all(any(h.covers(w) for h in held_scopes) for w in wanted_scopes)
 
 
 # --- grants: connected apps, revocation (RFC 7009) and introspection (RFC 7662) --------------------------------

@@ -299,3 +299,10 @@ def test_the_consent_page_answers_as_a_page_and_the_endpoints_as_json(login, cre
     refused = signed_in.http.post("/oauth/authorize", data={"decision": "allow"})  # no CSRF token
     assert refused.status_code == 400 and refused.mimetype == "text/html"
     assert client.http.get("/oauth/token").mimetype == "application/problem+json"  # 405 of a program's door
+
+
+def test_a_narrower_new_consent_limits_the_older_refresh_tokens(client, create_patient, public_app, code_flow):
+    patient = create_patient()
+    wide = code_flow(patient, public_app)
+    code_flow(patient, public_app, scope="patient/Appointment.rs offline_access")
+    _assert_error(_refresh(client, public_app, wide["refresh_token"]), 400, "invalid_grant")
