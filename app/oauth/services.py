@@ -144,20 +144,20 @@ def _check_registration(reg: ClientRegistration) -> ClientRegistration:
 def register_client(registration: ClientRegistration, *, by: User | None) -> tuple[OAuthClient, str | None]:
     """A new client and its secret (None for a public client): the secret is shown once, only its hash kept."""
     reg = _check_registration(registration)
-    client_id = secrets.token_urlsafe(16)
+    client_id = secrets.token_hex(16)  # lower-case: the column's collation ignores case
     secret = new_secret() if reg.kind is ClientKind.CONFIDENTIAL else None
     client = OAuthClient(client_id=client_id, name=reg.name, kind=reg.kind,
                          secret_hash=digest(secret) if secret else None, redirect_uris=reg.redirect_uris,
                          grant_types=reg.grant_types, allowed_scopes=reg.allowed_scopes,
                          created_by_id=by.id if by is not None else None)
     if reg.service_role is not None:
-        client.service_user = User(role=reg.service_role, email=f"client-{client_id.lower()}@{SERVICE_EMAIL_DOMAIN}",
+        client.service_user = User(role=reg.service_role, email=f"client-{client_id}@{SERVICE_EMAIL_DOMAIN}",
                                    full_name=f"{reg.name} (API client)"[:120], password_hash=None,
                                    service_account=True)
-    db.session.add(client)
     try:
-        db.session.flush()
-    except IntegrityError:  # 128 random bits colliding: not in this universe, but never a 500 with a secret
+        with db.session.begin_nested():  # 128 random bits colliding: not in this universe, but never a 500
+            db.session.add(client)
+    except IntegrityError:
         raise ClientError("Registration failed; try again.", "name") from None
     emit("oauth.client_registered", "oauth_client", client.client_id,
          {"name": client.name, "kind": client.kind.value, "grant_types": client.grant_types,

@@ -38,7 +38,7 @@ def test_register_a_confidential_client_shows_the_secret_once_and_keeps_its_hash
         assert client.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
         assert client.service_user.service_account and client.service_user.role is Role.CLERK
         assert client.service_user.password_hash is None
-        assert client.service_user.email == f"client-{client_id.lower()}@service.hms.invalid"
+        assert client.service_user.email == f"client-{client_id}@service.hms.invalid"
         pk = client.id
         events = [e.envelope for e in db.session.scalars(sa.select(OutboxEvent).where(
             OutboxEvent.type == "oauth.client_registered"))]
