@@ -11,9 +11,11 @@ from app.oauth.models import ClientKind, GrantType
 from app.oauth.services import SERVICE_ROLES
 from app.web.forms import Form
 
-GRANT_LABELS = {GrantType.AUTHORIZATION_CODE: "Authorization code (an app acting for a signed-in person, with PKCE)",
-                GrantType.REFRESH_TOKEN: "Refresh tokens (with offline_access, rotated on every use)",
-                GrantType.CLIENT_CREDENTIALS: "Client credentials (a back-end system acting as its own service account)"}
+GRANT_LABELS = {
+    GrantType.AUTHORIZATION_CODE: "Authorization code (an app acting for a signed-in person, with PKCE)",
+    GrantType.REFRESH_TOKEN: "Refresh tokens (with offline_access, rotated on every use)",
+    GrantType.CLIENT_CREDENTIALS: "Client credentials (a back-end system acting as its own service account)",
+}
 
 
 class ConsentForm(Form):
@@ -25,8 +27,10 @@ class ClientForm(Form):
     name = StringField("Name", validators=[required("the application's name"), at_most(120)],
                        description="Shown to people on the consent page and under Connected apps.")
     kind = RadioField("Type", default=ClientKind.CONFIDENTIAL.value,
-                      choices=[SelectChoice(ClientKind.CONFIDENTIAL.value, "Confidential: a server that keeps a secret"),
-                               SelectChoice(ClientKind.PUBLIC.value, "Public: a mobile or browser app (no secret, PKCE only)")],
+                      choices=[SelectChoice(ClientKind.CONFIDENTIAL.value,
+                                            "Confidential: a server that keeps a secret"),
+                               SelectChoice(ClientKind.PUBLIC.value,
+                                            "Public: a mobile or browser app (no secret, PKCE only)")],
                       validators=[InputRequired(message="Choose public or confidential.")])
     redirect_uris = TextAreaField("Redirect addresses", validators=[at_most(5000)], render_kw={"rows": 3},
                                   description="One per line, exactly as the app sends them: https, or http only for "

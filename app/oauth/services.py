@@ -604,7 +604,8 @@ def introspect(client: OAuthClient, token: str) -> dict:
                 "sub": claims["sub"], "aud": claims["aud"], "iss": claims["iss"], "exp": claims["exp"],
                 "iat": claims["iat"], "jti": claims["jti"], "username": found.user.email}
     row = db.session.scalar(sa.select(OAuthRefreshToken).where(OAuthRefreshToken.token_hash == digest(token)))
-    if (row is None or row.grant.client_pk != client.id or row.used_at is not None or row.expires_at <= utcnow() or row.grant.revoked_at is not None
+    if (row is None or row.grant.client_pk != client.id or row.used_at is not None or row.expires_at <= utcnow()
+            or row.grant.revoked_at is not None
             or not row.grant.user.active or not row.grant.client.active):
         return {"active": False}
     return {"active": True, "token_type": "refresh_token", "scope": row.scope,

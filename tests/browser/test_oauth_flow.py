@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from app.extensions import db
 from app.oauth import bearer
 from tests.conftest import DEFAULT_PASSWORD
-from tests.oauth.conftest import authorize_url
+from tests.oauth.helpers import authorize_url
 from tests.oauth.tokens import pkce_pair, register
 
 pytestmark = pytest.mark.browser

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
@@ -12,10 +11,8 @@ from app.extensions import db
 from app.oauth.models import ClientKind, GrantType
 from tests.conftest import DEFAULT_PASSWORD
 from tests.helpers import Client
+from tests.oauth.helpers import PATIENT_SCOPE, USER_SCOPE, authorize_url, consent, token_request
 from tests.oauth.tokens import REDIRECT_URI, pkce_pair, register
-
-PATIENT_SCOPE = "patient/Appointment.cruds patient/Patient.rs offline_access"
-USER_SCOPE = "user/Appointment.rs user/Invoice.rs offline_access"
 
 
 @dataclass
@@ -55,36 +52,6 @@ def backend(make_client) -> RegisteredClient:
     """A confidential client-credentials client whose service account is a billing clerk."""
     return make_client(kind=ClientKind.CONFIDENTIAL, scope="system/Invoice.rs system/Appointment.rs",
                        grant_types=(GrantType.CLIENT_CREDENTIALS,), service_role=Role.CLERK, redirect_uris=())
-
-
-def authorize_url(client_id: str, challenge: str | None, *, scope: str = PATIENT_SCOPE, state: str = "st-123",
-                  redirect_uri: str = REDIRECT_URI, method: str | None = "S256") -> str:
-    params = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri, "scope": scope,
-              "state": state}
-    if challenge is not None:
-        params["code_challenge"] = challenge
-    if method is not None:
-        params["code_challenge_method"] = method
-    return "/oauth/authorize?" + urlencode(params)
-
-
-def redirect_params(response) -> dict[str, str]:
-    location = response.headers["Location"]
-    assert location.startswith(REDIRECT_URI), location
-    return {name: values[0] for name, values in parse_qs(urlsplit(location).query).items()}
-
-
-def consent(client: Client, url: str, decision: str = "allow") -> dict[str, str]:
-    """Open the consent page (signed in), answer it; the parameters sent back to the client's address."""
-    page = client.get(url)
-    assert page.status_code == 200, page.get_data(as_text=True)[:500]
-    response = client.post_form(url, {"decision": decision})
-    assert response.status_code == 303, response.get_data(as_text=True)[:500]
-    return redirect_params(response)
-
-
-def token_request(client: Client, data: dict, headers: dict | None = None):
-    return client.http.post("/oauth/token", data=data, headers=headers)
 
 
 def sign_in(app, user) -> Client:

@@ -2,6 +2,7 @@
 accounts stay off the staff list and off the sign-in page. And the tokens helper other tests use."""
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 
@@ -14,7 +15,7 @@ from app.extensions import db
 from app.oauth import bearer
 from app.oauth.models import ClientKind, OAuthClient
 from tests.helpers import text
-from tests.oauth.conftest import token_request
+from tests.oauth.helpers import token_request
 from tests.oauth.tokens import issue_token
 
 CONFIDENTIAL = {"name": "Lab system", "kind": "confidential", "grant_types": ["client_credentials"],
@@ -46,7 +47,7 @@ def test_register_a_confidential_client_shows_the_secret_once_and_keeps_its_hash
     detail = admin.get(f"/admin/clients/{pk}")
     assert detail.status_code == 200 and secret not in text(detail) and "Lab system" in text(detail)
     assert "Lab system" in text(admin.get("/admin/clients"))
-    basic = {"Authorization": "Basic " + __import__("base64").b64encode(f"{client_id}:{secret}".encode()).decode()}
+    basic = {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
     assert token_request(admin, {"grant_type": "client_credentials"}, basic).status_code == 200
 
 

@@ -7,11 +7,11 @@ import sqlalchemy as sa
 from app.accounts.models import Role, User
 from app.accounts.services import set_password, set_staff_active
 from app.extensions import db
-from app.oauth.models import ClientKind, GrantType, OAuthClient, OAuthGrant, RevokedAccessToken
+from app.oauth.models import ClientKind, OAuthClient, OAuthGrant, RevokedAccessToken
 from app.oauth.services import set_client_active
 from tests.helpers import text
-from tests.oauth.conftest import USER_SCOPE, token_request
-from tests.oauth.test_token_endpoint import _assert_error, _bearer, _grant_id, _refresh, _refuses
+from tests.oauth.helpers import (USER_SCOPE, assert_oauth_error, bearer_of, claims_of, grant_id_of, refresh_request,
+                                 refusal_reason, token_request)
 
 
 def _post(client, path, data, headers=None):
@@ -24,35 +24,27 @@ def test_revoking_an_access_token_denies_its_jti_until_it_expires(app, client, c
     response = _post(client, "/oauth/revoke", {"token": body["access_token"], "token_type_hint": "access_token",
                                                "client_id": public_app.client_id})
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
-    assert _refuses(app, body["access_token"]) == "revoked"
+    assert refusal_reason(app, body["access_token"]) == "revoked"
     with app.app_context():
         row = db.session.scalar(sa.select(RevokedAccessToken))
-        assert row.expires_at.timestamp() == _bearer_exp(body["access_token"])
-    assert _refresh(client, public_app, body["refresh_token"]).status_code == 200  # the grant lives on
-
-
-def _bearer_exp(token: str) -> int:
-    import json
-    from base64 import urlsafe_b64decode
-
-    payload = token.split(".")[1]
-    return json.loads(urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"]
+        assert row.expires_at.timestamp() == claims_of(body["access_token"])["exp"]
+    assert refresh_request(client, public_app, body["refresh_token"]).status_code == 200  # the grant lives on
 
 
 def test_revoking_a_refresh_token_revokes_its_grant(app, client, create_patient, public_app, code_flow):
     body = code_flow(create_patient(), public_app)
     response = _post(client, "/oauth/revoke", {"token": body["refresh_token"], "client_id": public_app.client_id})
     assert response.status_code == 200
-    assert _refuses(app, body["access_token"]) == "grant_revoked"
-    _assert_error(_refresh(client, public_app, body["refresh_token"]), 400, "invalid_grant")
+    assert refusal_reason(app, body["access_token"]) == "grant_revoked"
+    assert_oauth_error(refresh_request(client, public_app, body["refresh_token"]), 400, "invalid_grant")
 
 
 def test_revocation_answers_200_for_unknown_tokens_and_needs_client_authentication(client, public_app, backend):
     for token in ("not-a-token", "a.b.c"):
         assert _post(client, "/oauth/revoke", {"token": token, "client_id": public_app.client_id}).status_code == 200
-    _assert_error(_post(client, "/oauth/revoke", {"token": "x"}), 401, "invalid_client")
-    _assert_error(_post(client, "/oauth/revoke", {"token": "x"}, backend.basic("wrong")), 401, "invalid_client")
-    _assert_error(_post(client, "/oauth/revoke", {"token": "x", "token_type_hint": "id_token",
+    assert_oauth_error(_post(client, "/oauth/revoke", {"token": "x"}), 401, "invalid_client")
+    assert_oauth_error(_post(client, "/oauth/revoke", {"token": "x"}, backend.basic("wrong")), 401, "invalid_client")
+    assert_oauth_error(_post(client, "/oauth/revoke", {"token": "x", "token_type_hint": "id_token",
                                                   "client_id": public_app.client_id}), 400, "unsupported_token_type")
 
 
@@ -62,7 +54,7 @@ def test_a_client_cannot_revoke_another_clients_tokens(app, client, create_patie
     other = make_client()
     for token in (body["access_token"], body["refresh_token"]):
         assert _post(client, "/oauth/revoke", {"token": token, "client_id": other.client_id}).status_code == 200
-    assert _bearer(app, body["access_token"])
+    assert bearer_of(app, body["access_token"])
 
 
 def test_introspection_says_active_with_claims_then_inactive_once_revoked(app, client, backend):
@@ -80,7 +72,7 @@ def test_introspection_says_active_with_claims_then_inactive_once_revoked(app, c
 
 
 def test_introspection_is_for_confidential_clients_only(client, public_app):
-    _assert_error(_post(client, "/oauth/introspect", {"token": "x", "client_id": public_app.client_id}), 401,
+    assert_oauth_error(_post(client, "/oauth/introspect", {"token": "x", "client_id": public_app.client_id}), 401,
                   "invalid_client")
 
 
@@ -89,7 +81,7 @@ def test_introspection_of_refresh_tokens(app, client, create_user, make_client, 
     body = code_flow(create_user(Role.DOCTOR), web, scope=USER_SCOPE)
     answer = _post(client, "/oauth/introspect", {"token": body["refresh_token"]}, web.basic()).get_json()
     assert answer["active"] is True and answer["token_type"] == "refresh_token"
-    _refresh(client, web, body["refresh_token"], client_secret=web.secret)
+    refresh_request(client, web, body["refresh_token"], client_secret=web.secret)
     assert _post(client, "/oauth/introspect", {"token": body["refresh_token"]}, web.basic()).get_json() == {
         "active": False}
 
@@ -100,7 +92,7 @@ def test_a_password_change_stops_the_access_tokens_at_once(app, create_patient, 
     with app.app_context():
         set_password(db.session.get(User, patient.id), "another long passphrase")
         db.session.commit()
-    assert _refuses(app, body["access_token"]) == "session_version"
+    assert refusal_reason(app, body["access_token"]) == "session_version"
 
 
 def test_a_deactivation_stops_the_access_and_refresh_tokens(app, client, create_user, public_app, code_flow):
@@ -109,8 +101,8 @@ def test_a_deactivation_stops_the_access_and_refresh_tokens(app, client, create_
     with app.app_context():
         set_staff_active(db.session.get(User, clerk.id), False, by=db.session.get(User, admin.id))
         db.session.commit()
-    assert _refuses(app, body["access_token"]) == "user_inactive"
-    _assert_error(_refresh(client, public_app, body["refresh_token"]), 400, "invalid_grant")
+    assert refusal_reason(app, body["access_token"]) == "user_inactive"
+    assert_oauth_error(refresh_request(client, public_app, body["refresh_token"]), 400, "invalid_grant")
 
 
 def test_a_disabled_client_stops_its_tokens_and_authenticates_no_more(app, client, backend):
@@ -118,8 +110,8 @@ def test_a_disabled_client_stops_its_tokens_and_authenticates_no_more(app, clien
     with app.app_context():
         set_client_active(db.session.get(OAuthClient, backend.pk), False)
         db.session.commit()
-    assert _refuses(app, token) == "client_inactive"
-    _assert_error(token_request(client, {"grant_type": "client_credentials"}, backend.basic()), 401,
+    assert refusal_reason(app, token) == "client_inactive"
+    assert_oauth_error(token_request(client, {"grant_type": "client_credentials"}, backend.basic()), 401,
                   "invalid_client")
 
 
@@ -132,10 +124,10 @@ def test_connected_apps_lists_and_revokes_a_grant(app, login, create_patient, pu
     assert "Read, search your own patient profiles" in text(profile)
     page = client.get("/account/apps")
     assert "last used" in text(page) and "never" not in text(page).split("last used")[1][:40]
-    grant_id = _grant_id(body["access_token"])
+    grant_id = grant_id_of(body["access_token"])
     response = client.post_form(f"/account/apps/{grant_id}/revoke", {})
     assert response.status_code == 303
-    assert _refuses(app, body["access_token"]) == "grant_revoked"
+    assert refusal_reason(app, body["access_token"]) == "grant_revoked"
     with app.app_context():
         grant = db.session.get(OAuthGrant, grant_id)
         assert grant.revoked_reason == "user"
@@ -146,15 +138,15 @@ def test_nobody_revokes_someone_elses_connected_app(app, login, create_patient, 
     owner = create_patient()
     body = code_flow(owner, public_app)
     client = login(create_patient())
-    assert client.post_form(f"/account/apps/{_grant_id(body['access_token'])}/revoke", {}).status_code == 404
-    assert _bearer(app, body["access_token"])
+    assert client.post_form(f"/account/apps/{grant_id_of(body['access_token'])}/revoke", {}).status_code == 404
+    assert bearer_of(app, body["access_token"])
 
 
 def test_a_new_consent_reuses_the_grant_with_the_new_scope(app, create_patient, public_app, code_flow):
     patient = create_patient()
     first = code_flow(patient, public_app)
     second = code_flow(patient, public_app, scope="patient/Appointment.rs")
-    assert _grant_id(first["access_token"]) == _grant_id(second["access_token"])
+    assert grant_id_of(first["access_token"]) == grant_id_of(second["access_token"])
     with app.app_context():
         grants = list(db.session.scalars(sa.select(OAuthGrant)))
     assert len(grants) == 1 and grants[0].scope == "patient/Appointment.rs"

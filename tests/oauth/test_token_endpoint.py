@@ -11,35 +11,11 @@ import time_machine
 from app.accounts.models import Role
 from app.events.models import OutboxEvent
 from app.extensions import db
-from app.oauth import bearer
-from app.oauth.models import ClientKind, GrantType, OAuthGrant
+from app.oauth.models import GrantType, OAuthGrant
 from app.timeutil import utcnow
-from tests.oauth.conftest import (PATIENT_SCOPE, USER_SCOPE, authorize_url, consent, redirect_params,
-                                  token_request)
+from tests.oauth.helpers import (PATIENT_SCOPE, USER_SCOPE, assert_oauth_error, authorize_url, bearer_of, consent,
+                                 grant_id_of, redirect_params, refresh_request, refusal_reason, token_request)
 from tests.oauth.tokens import REDIRECT_URI, pkce_pair
-
-
-def _bearer(app, token: str) -> bearer.Bearer:
-    with app.app_context():
-        found = bearer.authenticate(f"Bearer {token}", audience=bearer.api_audience())
-        db.session.remove()
-        return found
-
-
-def _refuses(app, token: str) -> str:
-    with app.app_context():
-        with pytest.raises(bearer.BearerError) as refused:
-            bearer.authenticate(f"Bearer {token}", audience=bearer.api_audience())
-        db.session.remove()
-    return refused.value.reason
-
-
-def _assert_error(response, status: int, error: str) -> None:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == "application/json"
-    body = response.get_json()
-    assert body["error"] == error and body["error_description"]
-    assert response.headers["Cache-Control"] == "no-store"
 
 
 def test_authorization_code_with_pkce_gives_a_token_the_resource_server_accepts(app, create_patient, public_app,
@@ -48,7 +24,7 @@ def test_authorization_code_with_pkce_gives_a_token_the_resource_server_accepts(
     body = code_flow(patient, public_app)
     assert body["token_type"] == "Bearer" and body["expires_in"] == 600 and body["refresh_token"]
     assert body["scope"] == "offline_access patient/Appointment.cruds patient/Patient.rs"
-    found = _bearer(app, body["access_token"])
+    found = bearer_of(app, body["access_token"])
     assert found.user.id == patient.id and found.client.client_id == public_app.client_id
     assert found.claims["sv"] == 1 and isinstance(found.claims["gid"], int)
     assert found.claims["aud"].endswith("/api/v1")
@@ -122,8 +98,8 @@ def _exchange(client, registered, code, verifier, **overrides):
 
 def test_a_wrong_or_missing_verifier_is_refused(login, create_patient, public_app):
     client, code, verifier = _code(login, create_patient(), public_app)
-    _assert_error(_exchange(client, public_app, code, pkce_pair()[0]), 400, "invalid_grant")
-    _assert_error(_exchange(client, public_app, code, None), 400, "invalid_request")
+    assert_oauth_error(_exchange(client, public_app, code, pkce_pair()[0]), 400, "invalid_grant")
+    assert_oauth_error(_exchange(client, public_app, code, None), 400, "invalid_request")
     assert _exchange(client, public_app, code, verifier).status_code == 200  # the code was not used up
 
 
@@ -131,26 +107,26 @@ def test_a_code_is_single_use_and_its_reuse_revokes_what_it_issued(app, login, c
     client, code, verifier = _code(login, create_patient(), public_app)
     first = _exchange(client, public_app, code, verifier)
     assert first.status_code == 200
-    _assert_error(_exchange(client, public_app, code, verifier), 400, "invalid_grant")
-    assert _refuses(app, first.get_json()["access_token"]) == "grant_revoked"
+    assert_oauth_error(_exchange(client, public_app, code, verifier), 400, "invalid_grant")
+    assert refusal_reason(app, first.get_json()["access_token"]) == "grant_revoked"
 
 
 def test_the_redirect_uri_must_be_the_one_of_the_request(login, create_patient, public_app):
     client, code, verifier = _code(login, create_patient(), public_app)
-    _assert_error(_exchange(client, public_app, code, verifier, redirect_uri=REDIRECT_URI + "x"), 400,
+    assert_oauth_error(_exchange(client, public_app, code, verifier, redirect_uri=REDIRECT_URI + "x"), 400,
                   "invalid_grant")
 
 
 def test_an_expired_code_is_refused(login, create_patient, public_app):
     client, code, verifier = _code(login, create_patient(), public_app)
     with time_machine.travel(utcnow() + timedelta(minutes=3), tick=False):
-        _assert_error(_exchange(client, public_app, code, verifier), 400, "invalid_grant")
+        assert_oauth_error(_exchange(client, public_app, code, verifier), 400, "invalid_grant")
 
 
 def test_another_clients_code_is_refused(login, create_patient, public_app, make_client):
     other = make_client()
     client, code, verifier = _code(login, create_patient(), public_app)
-    _assert_error(_exchange(client, other, code, verifier), 400, "invalid_grant")
+    assert_oauth_error(_exchange(client, other, code, verifier), 400, "invalid_grant")
 
 
 # --- client credentials ---------------------------------------------------------------------------------------
@@ -163,7 +139,7 @@ def test_client_credentials_with_basic_and_with_post(app, client, backend):
         assert response.status_code == 200, response.get_json()
         body = response.get_json()
         assert "refresh_token" not in body
-        found = _bearer(app, body["access_token"])
+        found = bearer_of(app, body["access_token"])
         assert found.user.id == backend.service_user_id and found.user.role is Role.CLERK
         assert found.grant_id is None and "gid" not in found.claims
     assert by_basic.get_json()["scope"] == "system/Appointment.rs system/Invoice.rs"
@@ -176,35 +152,35 @@ def test_a_wrong_secret_is_401_invalid_client(client, backend):
                           (None, {"client_id": backend.client_id}),
                           (None, {"client_id": "nobody", "client_secret": "x"})):
         response = token_request(client, {"grant_type": "client_credentials", **data}, headers)
-        _assert_error(response, 401, "invalid_client")
+        assert_oauth_error(response, 401, "invalid_client")
         assert response.headers["WWW-Authenticate"].startswith("Basic")
 
 
 def test_a_public_client_may_not_use_client_credentials(client, public_app):
     response = token_request(client, {"grant_type": "client_credentials", "client_id": public_app.client_id})
-    _assert_error(response, 400, "unauthorized_client")
+    assert_oauth_error(response, 400, "unauthorized_client")
 
 
 @pytest.mark.parametrize("grant_type", ["password", "implicit", "urn:ietf:params:oauth:grant-type:jwt-bearer"])
 def test_other_grants_are_unsupported(client, backend, grant_type):
     response = token_request(client, {"grant_type": grant_type, "username": "a", "password": "b"}, backend.basic())
-    _assert_error(response, 400, "unsupported_grant_type")
+    assert_oauth_error(response, 400, "unsupported_grant_type")
 
 
 def test_token_errors_are_rfc_6749_json_not_problem_details(client, backend):
-    _assert_error(client.http.post("/oauth/token", json={"grant_type": "client_credentials"}), 400, "invalid_request")
-    _assert_error(token_request(client, {}, backend.basic()), 400, "invalid_request")
-    _assert_error(token_request(client, {"grant_type": ["client_credentials", "client_credentials"]},
+    assert_oauth_error(client.http.post("/oauth/token", json={"grant_type": "client_credentials"}), 400, "invalid_request")
+    assert_oauth_error(token_request(client, {}, backend.basic()), 400, "invalid_request")
+    assert_oauth_error(token_request(client, {"grant_type": ["client_credentials", "client_credentials"]},
                                 backend.basic()), 400, "invalid_request")
 
 
 def test_scope_escalation_is_invalid_scope(client, backend, login, create_patient, create_user, public_app):
     wider = token_request(client, {"grant_type": "client_credentials", "scope": "system/Invoice.cruds"},
                           backend.basic())
-    _assert_error(wider, 400, "invalid_scope")
+    assert_oauth_error(wider, 400, "invalid_scope")
     other_context = token_request(client, {"grant_type": "client_credentials", "scope": "user/Invoice.rs"},
                                   backend.basic())
-    _assert_error(other_context, 400, "invalid_scope")
+    assert_oauth_error(other_context, 400, "invalid_scope")
 
 
 def test_a_patient_gets_only_patient_scopes(login, create_patient, public_app):
@@ -229,56 +205,43 @@ def test_no_refresh_token_without_offline_access(login, create_patient, public_a
 
 # --- refresh tokens -----------------------------------------------------------------------------------------
 
-def _refresh(client, registered, token, **extra):
-    return token_request(client, {"grant_type": "refresh_token", "refresh_token": token,
-                                  "client_id": registered.client_id, **extra})
-
-
 def test_a_refresh_token_is_rotated_on_every_use(app, client, create_patient, public_app, code_flow):
     first = code_flow(create_patient(), public_app)
-    second = _refresh(client, public_app, first["refresh_token"])
+    second = refresh_request(client, public_app, first["refresh_token"])
     assert second.status_code == 200, second.get_json()
     second = second.get_json()
     assert second["refresh_token"] != first["refresh_token"] and second["scope"] == first["scope"]
-    assert _bearer(app, second["access_token"]).grant_id == _bearer(app, first["access_token"]).grant_id
-    third = _refresh(client, public_app, second["refresh_token"], scope="patient/Appointment.rs")
+    assert bearer_of(app, second["access_token"]).grant_id == bearer_of(app, first["access_token"]).grant_id
+    third = refresh_request(client, public_app, second["refresh_token"], scope="patient/Appointment.rs")
     assert third.status_code == 200 and third.get_json()["scope"] == "patient/Appointment.rs"
-    _assert_error(_refresh(client, public_app, third.get_json()["refresh_token"], scope="patient/*.cruds"), 400,
+    assert_oauth_error(refresh_request(client, public_app, third.get_json()["refresh_token"], scope="patient/*.cruds"), 400,
                   "invalid_scope")
 
 
 def test_a_reused_refresh_token_revokes_the_whole_family(app, client, create_patient, public_app, code_flow):
     first = code_flow(create_patient(), public_app)
-    second = _refresh(client, public_app, first["refresh_token"]).get_json()
-    _assert_error(_refresh(client, public_app, first["refresh_token"]), 400, "invalid_grant")
-    assert _refuses(app, second["access_token"]) == "grant_revoked"
-    _assert_error(_refresh(client, public_app, second["refresh_token"]), 400, "invalid_grant")
+    second = refresh_request(client, public_app, first["refresh_token"]).get_json()
+    assert_oauth_error(refresh_request(client, public_app, first["refresh_token"]), 400, "invalid_grant")
+    assert refusal_reason(app, second["access_token"]) == "grant_revoked"
+    assert_oauth_error(refresh_request(client, public_app, second["refresh_token"]), 400, "invalid_grant")
     with app.app_context():
-        grant = db.session.get(OAuthGrant, _grant_id(second["access_token"]))
+        grant = db.session.get(OAuthGrant, grant_id_of(second["access_token"]))
         assert grant.revoked_at is not None and grant.revoked_reason == "refresh_reuse"
         types = list(db.session.scalars(sa.select(OutboxEvent.type)))
     assert "oauth.refresh_reuse_detected" in types and "oauth.grant_revoked" in types
 
 
-def _grant_id(token: str) -> int:
-    import json
-    from base64 import urlsafe_b64decode
-
-    payload = token.split(".")[1]
-    return json.loads(urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["gid"]
-
-
 def test_an_expired_refresh_token_is_400_invalid_grant(client, create_patient, public_app, code_flow):
     body = code_flow(create_patient(), public_app)
     with time_machine.travel(utcnow() + timedelta(days=31), tick=False):
-        response = _refresh(client, public_app, body["refresh_token"])
-    _assert_error(response, 400, "invalid_grant")
+        response = refresh_request(client, public_app, body["refresh_token"])
+    assert_oauth_error(response, 400, "invalid_grant")
     assert "WWW-Authenticate" not in response.headers
 
 
 def test_a_refresh_token_of_another_client_is_refused(client, create_patient, public_app, make_client, code_flow):
     body = code_flow(create_patient(), public_app)
-    _assert_error(_refresh(client, make_client(), body["refresh_token"]), 400, "invalid_grant")
+    assert_oauth_error(refresh_request(client, make_client(), body["refresh_token"]), 400, "invalid_grant")
 
 
 def test_the_metadata_lists_the_endpoints(client):
@@ -305,4 +268,4 @@ def test_a_narrower_new_consent_limits_the_older_refresh_tokens(client, create_p
     patient = create_patient()
     wide = code_flow(patient, public_app)
     code_flow(patient, public_app, scope="patient/Appointment.rs offline_access")
-    _assert_error(_refresh(client, public_app, wide["refresh_token"]), 400, "invalid_grant")
+    assert_oauth_error(refresh_request(client, public_app, wide["refresh_token"]), 400, "invalid_grant")
