@@ -44,8 +44,9 @@ def test_revocation_answers_200_for_unknown_tokens_and_needs_client_authenticati
         assert _post(client, "/oauth/revoke", {"token": token, "client_id": public_app.client_id}).status_code == 200
     assert_oauth_error(_post(client, "/oauth/revoke", {"token": "x"}), 401, "invalid_client")
     assert_oauth_error(_post(client, "/oauth/revoke", {"token": "x"}, backend.basic("wrong")), 401, "invalid_client")
-    assert_oauth_error(_post(client, "/oauth/revoke", {"token": "x", "token_type_hint": "id_token",
-                                                  "client_id": public_app.client_id}), 400, "unsupported_token_type")
+    hinted = _post(client, "/oauth/revoke", {"token": "x", "token_type_hint": "id_token",
+                                             "client_id": public_app.client_id})
+    assert_oauth_error(hinted, 400, "unsupported_token_type")
 
 
 def test_a_client_cannot_revoke_another_clients_tokens(app, client, create_patient, public_app, make_client,
@@ -73,7 +74,7 @@ def test_introspection_says_active_with_claims_then_inactive_once_revoked(app, c
 
 def test_introspection_is_for_confidential_clients_only(client, public_app):
     assert_oauth_error(_post(client, "/oauth/introspect", {"token": "x", "client_id": public_app.client_id}), 401,
-                  "invalid_client")
+                       "invalid_client")
 
 
 def test_introspection_of_refresh_tokens(app, client, create_user, make_client, code_flow):
@@ -112,7 +113,7 @@ def test_a_disabled_client_stops_its_tokens_and_authenticates_no_more(app, clien
         db.session.commit()
     assert refusal_reason(app, token) == "client_inactive"
     assert_oauth_error(token_request(client, {"grant_type": "client_credentials"}, backend.basic()), 401,
-                  "invalid_client")
+                       "invalid_client")
 
 
 def test_connected_apps_lists_and_revokes_a_grant(app, login, create_patient, public_app, code_flow):

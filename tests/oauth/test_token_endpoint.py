@@ -114,7 +114,7 @@ def test_a_code_is_single_use_and_its_reuse_revokes_what_it_issued(app, login, c
 def test_the_redirect_uri_must_be_the_one_of_the_request(login, create_patient, public_app):
     client, code, verifier = _code(login, create_patient(), public_app)
     assert_oauth_error(_exchange(client, public_app, code, verifier, redirect_uri=REDIRECT_URI + "x"), 400,
-                  "invalid_grant")
+                       "invalid_grant")
 
 
 def test_an_expired_code_is_refused(login, create_patient, public_app):
@@ -168,10 +168,11 @@ def test_other_grants_are_unsupported(client, backend, grant_type):
 
 
 def test_token_errors_are_rfc_6749_json_not_problem_details(client, backend):
-    assert_oauth_error(client.http.post("/oauth/token", json={"grant_type": "client_credentials"}), 400, "invalid_request")
+    as_json = client.http.post("/oauth/token", json={"grant_type": "client_credentials"})
+    assert_oauth_error(as_json, 400, "invalid_request")
     assert_oauth_error(token_request(client, {}, backend.basic()), 400, "invalid_request")
-    assert_oauth_error(token_request(client, {"grant_type": ["client_credentials", "client_credentials"]},
-                                backend.basic()), 400, "invalid_request")
+    twice = token_request(client, {"grant_type": ["client_credentials", "client_credentials"]}, backend.basic())
+    assert_oauth_error(twice, 400, "invalid_request")
 
 
 def test_scope_escalation_is_invalid_scope(client, backend, login, create_patient, create_user, public_app):
@@ -214,8 +215,8 @@ def test_a_refresh_token_is_rotated_on_every_use(app, client, create_patient, pu
     assert bearer_of(app, second["access_token"]).grant_id == bearer_of(app, first["access_token"]).grant_id
     third = refresh_request(client, public_app, second["refresh_token"], scope="patient/Appointment.rs")
     assert third.status_code == 200 and third.get_json()["scope"] == "patient/Appointment.rs"
-    assert_oauth_error(refresh_request(client, public_app, third.get_json()["refresh_token"], scope="patient/*.cruds"), 400,
-                  "invalid_scope")
+    wider = refresh_request(client, public_app, third.get_json()["refresh_token"], scope="patient/*.cruds")
+    assert_oauth_error(wider, 400, "invalid_scope")
 
 
 def test_a_reused_refresh_token_revokes_the_whole_family(app, client, create_patient, public_app, code_flow):
