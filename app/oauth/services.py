@@ -576,7 +576,11 @@ def revoke_token(client: OAuthClient, token: str, hint: str | None) -> None:
         return
     jti = claims["jti"][:64]
     if db.session.get(RevokedAccessToken, jti) is None:
-        db.session.add(RevokedAccessToken(jti=jti, expires_at=_from_timestamp(claims["exp"])))
+        try:
+            with db.session.begin_nested():  # revoked twice at once: the second finds it done
+                db.session.add(RevokedAccessToken(jti=jti, expires_at=_from_timestamp(claims["exp"])))
+        except IntegrityError:
+            pass
         db.session.execute(sa.delete(RevokedAccessToken).where(RevokedAccessToken.expires_at < utcnow()))
         db.session.flush()
 
@@ -608,6 +612,6 @@ def introspect(client: OAuthClient, token: str) -> dict:
             or row.grant.revoked_at is not None
             or not row.grant.user.active or not row.grant.client.active):
         return {"active": False}
-    return {"active": True, "token_type": "refresh_token", "scope": row.scope,
+    return {"active": True, "scope": row.scope,
             "client_id": row.grant.client.client_id, "sub": str(row.grant.user_id),
             "exp": int(row.expires_at.timestamp()), "iat": int(row.issued_at.timestamp())}

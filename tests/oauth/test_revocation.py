@@ -81,7 +81,8 @@ def test_introspection_of_refresh_tokens(app, client, create_user, make_client, 
     web = make_client(kind=ClientKind.CONFIDENTIAL, scope=USER_SCOPE)
     body = code_flow(create_user(Role.DOCTOR), web, scope=USER_SCOPE)
     answer = _post(client, "/oauth/introspect", {"token": body["refresh_token"]}, web.basic()).get_json()
-    assert answer["active"] is True and answer["token_type"] == "refresh_token"
+    assert answer["active"] is True and answer["scope"] == "offline_access user/Appointment.rs user/Invoice.rs"
+    assert answer["client_id"] == web.client_id and answer["exp"] > answer["iat"]
     refresh_request(client, web, body["refresh_token"], client_secret=web.secret)
     assert _post(client, "/oauth/introspect", {"token": body["refresh_token"]}, web.basic()).get_json() == {
         "active": False}
