@@ -80,12 +80,14 @@ def _init_login(app: Flask) -> None:
 def _init_templates(app: Flask) -> None:
     from app.accounts.models import Role
     from app.accounts.phones import format_phone
+    from app.oauth.scopes import describe as describe_scopes
     from app.timeutil import format_datetime
     from app.web.access import may
     from app.web.navigation import navigation
 
     app.jinja_env.filters["localtime"] = format_datetime
     app.jinja_env.filters["phone"] = format_phone
+    app.jinja_env.filters["describe_scopes"] = describe_scopes
     app.jinja_env.filters["money"] = lambda amount: f"{app.config['HMS_CURRENCY']} {amount:,.2f}"
     app.jinja_env.globals["Role"] = Role
     app.jinja_env.globals["may"] = may
@@ -104,11 +106,12 @@ def _register_blueprints(app: Flask) -> None:
     from app.directory.views import bp as directory_bp
     from app.doctors.views import bp as doctors_bp
     from app.main.views import bp as main_bp
+    from app.oauth.pages import bp as oauth_pages_bp
     from app.oauth.views import bp as oauth_bp
     from app.patients.views import bp as patients_bp
 
     for bp in (main_bp, auth_bp, patients_bp, doctors_bp, billing_bp, reports_bp, admin_bp, directory_bp,
-               oauth_bp):
+               oauth_bp, oauth_pages_bp):
         app.register_blueprint(bp)
 
 

@@ -75,6 +75,7 @@ AREAS: dict[str, tuple[Role, ...]] = {
     "doctor": (Role.DOCTOR,),
     "billing": (Role.CLERK, Role.ADMIN),
     "admin": (Role.ADMIN,),
+    "account": (Role.PATIENT, Role.DOCTOR, Role.CLERK, Role.ADMIN),  # every signed-in person: consent, connected apps
     "billing_desk": (Role.CLERK,),  # writing invoices, payments, refund requests and claims
     "refund_decisions": (Role.ADMIN,),  # approving a refund: not the clerk who asked for it
 }

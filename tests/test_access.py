@@ -52,8 +52,10 @@ def test_navigation_shows_only_the_roles_own_links(client, create_user, login, r
             assert f'href="{home}"' not in html
 
 
-# GET routes of the role areas that are not pages: downloads and the fragments a page fetches.
-NOT_PAGES = {"patients.bill_pdf", "doctors.icd10_search", "reports.export", "admin.audit_csv"}
+# GET routes of the role areas that are not pages of the menu: downloads, the fragments a page fetches, and the
+# consent page (a client's link leads there).
+NOT_PAGES = {"patients.bill_pdf", "doctors.icd10_search", "reports.export", "admin.audit_csv",
+             "oauth_pages.authorize"}
 
 
 def test_every_page_of_a_role_area_lights_up_a_navigation_item(app):
@@ -62,7 +64,7 @@ def test_every_page_of_a_role_area_lights_up_a_navigation_item(app):
     from app.web.navigation import NAV
 
     covered = {endpoint for items in NAV.values() for _, main, also in items for endpoint in (main, *also)}
-    areas = {"patients", "doctors", "billing", "reports", "admin", "directory"}
+    areas = {"patients", "doctors", "billing", "reports", "admin", "directory", "oauth_pages"}
     pages = {rule.endpoint for rule in app.url_map.iter_rules()
              if "GET" in rule.methods and rule.endpoint.split(".")[0] in areas}
     assert pages - NOT_PAGES - covered == set()

@@ -41,6 +41,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.accounts.models import Role, Sex, User
+from app.oauth.models import ClientKind
 from app.extensions import db
 from tests.helpers import Client, text
 
@@ -120,6 +121,14 @@ MATRIX: dict[str, dict] = {
     "directory.index": PUBLIC, "directory.doctor": PUBLIC,
     "oauth.jwks": PUBLIC, "oauth.metadata": PUBLIC,  # the authorization server's discovery documents
     "api.openapi_document": PUBLIC, "api.documentation": PUBLIC,
+    # the authorization server's endpoints for programs: a request without client authentication is 401
+    # invalid_client (RFC 6749's JSON), whoever's cookies come with it
+    "oauth.token": profile(plain(401)), "oauth.revoke": profile(plain(401)), "oauth.introspect": profile(plain(401)),
+    # the consent page: signed in first; a request naming no registered client is an error page (never a redirect)
+    "oauth_pages.authorize": profile(plain(400), anonymous=LOGIN),
+    # every signed-in person's connected apps; A's grant is revoked by A alone (others: not found)
+    "oauth_pages.connected_apps": profile(OK, anonymous=LOGIN),
+    "oauth_pages.revoke_app": profile(plain(404), anonymous=LOGIN, patient_a=OWNER),
     "auth.login": methods(PUBLIC, profile(OK, anonymous=INVALID)),
     "auth.signup": methods(PUBLIC, profile(OK, anonymous=INVALID)),
     "auth.forgot_password": methods(PUBLIC, profile(INVALID)),
@@ -172,11 +181,13 @@ MATRIX: dict[str, dict] = {
 
     # administration
     **dict.fromkeys(("admin.home", "admin.audit", "admin.audit_csv", "admin.doctors", "admin.doctor_detail",
-                     "admin.notifications", "admin.staff", "admin.templates"), ADMIN_AREA),
+                     "admin.notifications", "admin.staff", "admin.templates", "admin.clients", "admin.client"),
+                    ADMIN_AREA),
     **dict.fromkeys(("admin.departments_page", "admin.edit_department", "admin.edit_doctor", "admin.new_doctor",
-                     "admin.new_staff", "admin.edit_template"), methods(ADMIN_AREA, ADMIN_CHANGE)),
+                     "admin.new_staff", "admin.edit_template", "admin.new_client"), methods(ADMIN_AREA, ADMIN_CHANGE)),
     **dict.fromkeys(("admin.toggle_department", "admin.remove_department", "admin.toggle_doctor",
-                     "admin.toggle_staff", "admin.preview_template"), ADMIN_CHANGE),
+                     "admin.toggle_staff", "admin.preview_template", "admin.rotate_client_secret",
+                     "admin.toggle_client"), ADMIN_CHANGE),
 }
 
 FRESH_SESSION = {"auth.logout"}  # routes that end the visitor's session: asked with a sign-in of their own
@@ -340,6 +351,16 @@ def _build(password_hash: str) -> World:
     item = invoices.create_price_item(clerk, code="XRAY1", name="Chest X-ray", price="80.00")
 
     install_default_templates()
+    # A's connected app
+    from app.oauth.models import OAuthGrant
+    from app.oauth.services import ClientRegistration, register_client
+
+    api_client, _ = register_client(ClientRegistration(
+        name="Matrix app", kind=ClientKind.CONFIDENTIAL, redirect_uris=["https://app.example/cb"],
+        grant_types=["authorization_code", "client_credentials"], allowed_scopes="patient/*.rs system/*.rs",
+        service_role=Role.CLERK), by=admin)
+    grant = OAuthGrant(client_pk=api_client.id, user_id=patient_a.id, scope="patient/*.rs")
+    db.session.add(grant)
     db.session.flush()
     template_id = db.session.scalar(sa.select(NotificationTemplate.id).order_by(NotificationTemplate.id).limit(1))
 
@@ -349,7 +370,8 @@ def _build(password_hash: str) -> World:
             "appointment_id": upcoming.id, "encounter_id": encounter.id, "diagnosis_id": diagnosis.id,
             "prescription_id": prescription.id, "allergy_id": allergy.id, "invoice_id": invoice.id,
             "line_id": invoice.lines[0].id, "payment_id": payment.id, "refund_id": refund.id, "decision": "approve",
-            "claim_id": waiting.id, "item_id": item.id, "user_id": clerk.id}
+            "claim_id": waiting.id, "item_id": item.id, "user_id": clerk.id, "grant_id": grant.id,
+            "client_pk": api_client.id}
     report = next(iter(REPORTS))
     by_endpoint = {"billing.claim_paid": {"claim_id": approved.id},
                    "reports.report": {"key": report}, "reports.export": {"key": report}}

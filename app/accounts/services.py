@@ -126,10 +126,12 @@ def authenticate(email: str, password: str, ip: str) -> User | None:
         emit("user.login_throttled", "user", aggregate, {"email": email}, outcome="denied",
              patient_id=_patient_id(user) if user else None)
         raise LoginThrottled(int(window.total_seconds() // 60))
-    if user is None or not user.active or not verify_password(user.password_hash, password):
+    if (user is None or not user.active or user.service_account
+            or not verify_password(user.password_hash, password)):
         db.session.add(LoginFailure(email=email[:254], ip=ip))
         db.session.execute(sa.delete(LoginFailure).where(LoginFailure.at < since))
-        reason = "unknown email" if user is None else ("inactive account" if not user.active else "wrong password")
+        reason = ("unknown email" if user is None else "inactive account" if not user.active
+                  else "service account" if user.service_account else "wrong password")
         emit("user.login_failed", "user", aggregate, {"email": email, "reason": reason}, outcome="failure",
              patient_id=_patient_id(user) if user else None)
         return None
@@ -173,12 +175,13 @@ ADMIN_MANAGED_ROLES = (Role.CLERK, Role.ADMIN)
 
 def staff_query() -> sa.Select:
     """Billing clerks and admins, admins first, then by name."""
-    return (sa.select(User).where(User.role.in_(ADMIN_MANAGED_ROLES))
+    return (sa.select(User).where(User.role.in_(ADMIN_MANAGED_ROLES), User.service_account.is_(False))
             .order_by(User.role.desc(), User.full_name, User.id))
 
 
 def get_staff(user_id: int) -> User | None:
-    return db.session.scalar(sa.select(User).where(User.id == user_id, User.role.in_(ADMIN_MANAGED_ROLES)))
+    return db.session.scalar(sa.select(User).where(User.id == user_id, User.role.in_(ADMIN_MANAGED_ROLES),
+                                                   User.service_account.is_(False)))
 
 
 def create_staff(*, role: Role, email: str, full_name: str, phone: str | None) -> User:
@@ -199,7 +202,8 @@ def set_staff_active(user: User, active: bool, *, by: User) -> None:
     if not active and user.id == by.id:
         raise AccountError("You cannot deactivate your own account.")
     admins = {a.id: a for a in db.session.scalars(
-        sa.select(User).where(User.role == Role.ADMIN).order_by(User.id).with_for_update()
+        sa.select(User).where(User.role == Role.ADMIN, User.service_account.is_(False)).order_by(User.id)
+        .with_for_update()
         .execution_options(populate_existing=True))}
     if user.id not in admins:
         db.session.refresh(user, with_for_update=True)

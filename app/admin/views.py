@@ -131,4 +131,4 @@ def audit_csv():
     return response
 
 
-from app.admin import clinic, staff  # noqa: E402,F401  (register the department, doctor and staff routes on bp)
+from app.admin import clients, clinic, staff  # noqa: E402,F401  (register the client, department, doctor, staff routes)

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 PROBLEM_BASE = "https://hms.example/problems/"
 MEDIA_TYPE = "application/problem+json"
 API_PREFIXES = ("/api/", "/oauth/", "/.well-known/")
+PAGE_PATHS = ("/oauth/authorize",)  # the consent page: a person's browser, answered with the site's pages
 
 # status -> (type slug, title). The slugs are part of the API: clients may switch on them; never rename one.
 STANDARD = {
@@ -41,6 +42,8 @@ INTERNAL_DETAIL = "An unexpected error stopped this request. Nothing was changed
 
 def is_api_path(path: str) -> bool:
     """Whether an error at this path is answered as problem+json rather than an HTML page."""
+    if path.rstrip("/") in PAGE_PATHS:
+        return False
     return path.startswith(API_PREFIXES) or path.rstrip("/") in {prefix.rstrip("/") for prefix in API_PREFIXES}
 
 

@@ -113,6 +113,13 @@ def grantable(requested: str | None, allowed: str, *, context: str) -> str:
     return " ".join(sorted({str(s) for s in wanted} | others))
 
 
+def supported() -> list[str]:
+    """The scopes to advertise (RFC 8414 `scopes_supported`): every resource of every context with every
+    permission; any subsequence of `cruds` is accepted as well."""
+    return ["offline_access"] + [f"{context}/{resource}.{PERMISSIONS}" for context in CONTEXTS
+                                 for resource in ("*", *RESOURCES)]
+
+
 def permissions(text: str) -> frozenset[str]:
     """The policy's permissions (`appointment.read`, …) that a granted scope string gives."""
     result: set[str] = set()

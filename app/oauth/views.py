@@ -1,17 +1,76 @@
-"""Discovery documents of the authorization server: the JWK Set (RFC 7517) and the metadata (RFC 8414).
+"""The authorization server's endpoints for programs: token (RFC 6749), revocation (RFC 7009), introspection
+(RFC 7662), and the discovery documents: the JWK Set (RFC 7517) and the metadata (RFC 8414).
 
-The metadata lists only what exists. The token and authorization endpoints come next (issue 13); until then
-they are not advertised, nor the response types and grants they will bring.
+The endpoints answer RFC 6749's JSON errors themselves (`{"error", "error_description"}`, section 5.2), never the
+problem+json of `app/api/problems.py`, and every answer is `Cache-Control: no-store`. The consent page
+(`/oauth/authorize`) is a page of the site: `app/oauth/pages.py`.
 """
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, url_for
+from flask import Blueprint, jsonify, request, url_for
+from werkzeug.wrappers import Response
 
 from app.extensions import csrf
-from app.oauth import keys
+from app.oauth import bearer, keys, scopes, services
+from app.oauth.models import GrantType
+from app.oauth.services import OAuthError
 
 bp = Blueprint("oauth", __name__)
 csrf.exempt(bp)
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def _json(body: dict, status: int = 200, headers: dict | None = None) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _error(error: OAuthError) -> Response:
+    headers = {"WWW-Authenticate": 'Basic realm="hms", charset="UTF-8"'} if error.status == 401 else None
+    return _json(error.as_json(), error.status, headers)
+
+
+def _client():
+    if request.mimetype != FORM:
+        raise OAuthError("invalid_request", f"Send the parameters as {FORM}.")
+    if request.args:
+        raise OAuthError("invalid_request", "Send the parameters in the request body, not the query string.")
+    return services.authenticate_client(request.headers.get("Authorization"), request.form)
+
+
+@bp.post("/oauth/token")
+def token():
+    try:
+        return _json(services.issue_token(_client(), request.form))
+    except OAuthError as error:
+        return _error(error)
+
+
+@bp.post("/oauth/revoke")
+def revoke():
+    try:
+        client = _client()
+        value = services.parameter(request.form, "token", limit=bearer.MAX_TOKEN_LENGTH)
+        services.revoke_token(client, value, services.parameter(request.form, "token_type_hint", required=False))
+    except OAuthError as error:
+        return _error(error)
+    return _json({})
+
+
+@bp.post("/oauth/introspect")
+def introspect():
+    try:
+        client = _client()
+        token = services.parameter(request.form, "token", limit=bearer.MAX_TOKEN_LENGTH)
+        return _json(services.introspect(client, token))
+    except OAuthError as error:
+        return _error(error)
 
 
 @bp.get("/.well-known/jwks.json")
@@ -25,4 +84,16 @@ def metadata():
     return jsonify({
         "issuer": issuer,
         "jwks_uri": issuer + url_for("oauth.jwks"),
+        "authorization_endpoint": issuer + url_for("oauth_pages.authorize"),
+        "token_endpoint": issuer + url_for("oauth.token"),
+        "revocation_endpoint": issuer + url_for("oauth.revoke"),
+        "introspection_endpoint": issuer + url_for("oauth.introspect"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": [g.value for g in GrantType],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "scopes_supported": scopes.supported(),
     })

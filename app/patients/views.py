@@ -8,6 +8,7 @@ from app.accounts.models import User
 from app.accounts.services import AccountError
 from app.appointments.queries import next_for_patient
 from app.extensions import db
+from app.oauth.services import connected_apps
 from app.patients.profile import SECTIONS
 from app.policy import Resource, Verb
 from app.web.access import authorize, guard_blueprint
@@ -37,7 +38,8 @@ def home():
 
 @bp.route("/<int:patient_id>/profile")
 def profile(patient_id: int):
-    return render("patients/profile.html", patient=_patient_or_404(patient_id), sections=SECTIONS.values())
+    patient = _patient_or_404(patient_id)
+    return render("patients/profile.html", patient=patient, sections=SECTIONS.values(), apps=connected_apps(patient))
 
 
 @bp.route("/<int:patient_id>/profile/<key>", methods=["GET", "POST"])

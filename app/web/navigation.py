@@ -40,7 +40,8 @@ NAV: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
                                                    "billing.decide_claim", "billing.claim_paid", "billing.withdraw_claim")),
                  ("Refunds", "billing.refunds", ("billing.refund",)),
                  ("Price list", "billing.prices", ("billing.new_price", "billing.edit_price")),
-                 ("Reports", "reports.index", ("reports.report",))],
+                 ("Reports", "reports.index", ("reports.report",)),
+                 ("Connected apps", "oauth_pages.connected_apps", ())],
     Role.ADMIN: [("Overview", "admin.home", ()),
                  ("Doctors", "admin.doctors", ("admin.new_doctor", "admin.doctor_detail", "admin.edit_doctor")),
                  ("Departments", "admin.departments_page", ("admin.edit_department",)),
@@ -48,8 +49,10 @@ NAV: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
                  ("Templates", "admin.templates", ("admin.edit_template",)),
                  ("Notifications", "admin.notifications", ()),
                  ("Audit log", "admin.audit", ()),
+                 ("API clients", "admin.clients", ("admin.new_client", "admin.client")),
                  ("Refunds", "billing.refunds", ("billing.refund", "billing.invoice", "billing.home")),
-                 ("Billing reports", "reports.index", ("reports.report",))],
+                 ("Billing reports", "reports.index", ("reports.report",)),
+                 ("Connected apps", "oauth_pages.connected_apps", ())],
 }
 
 

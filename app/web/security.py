@@ -1,7 +1,7 @@
 """Response headers that every answer carries."""
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, g, request
 from werkzeug.wrappers import Response
 
 CONTENT_SECURITY_POLICY = "; ".join([
@@ -15,8 +15,21 @@ CONTENT_SECURITY_POLICY = "; ".join([
 ])
 
 
+_FORM_ACTIONS = "hms_form_actions"
+
+
+def allow_form_action(origin: str) -> None:
+    """Let this page's forms lead to `origin` too: the consent page's answer redirects to the client's address,
+    and browsers hold a form's redirects to `form-action`."""
+    g.setdefault(_FORM_ACTIONS, []).append(origin)
+
+
 def add_security_headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    policy = CONTENT_SECURITY_POLICY
+    extra = g.get(_FORM_ACTIONS)
+    if extra:
+        policy = policy.replace("form-action 'self'", " ".join(["form-action 'self'", *extra]))
+    response.headers["Content-Security-Policy"] = policy
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Frame-Options"] = "DENY"
