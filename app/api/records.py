@@ -35,7 +35,8 @@ from app.db_types import TEXT_MAX_CHARS
 from app.policy import Kind, Resource, Verb
 from app.records import icd10
 from app.records import services as records
-from app.records.models import NOTE_COLUMNS, VITAL_COLUMNS, Allergy, Diagnosis, Encounter, EncounterStatus, Prescription, Severity
+from app.records.models import (NOTE_COLUMNS, VITAL_COLUMNS, Allergy, Diagnosis, Encounter, EncounterStatus,
+                                Prescription, Severity)
 
 TAG = "Medical records"
 ENCOUNTER_READ = ("encounter", "vitals", "diagnosis", "prescription")

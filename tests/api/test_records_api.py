@@ -366,3 +366,37 @@ def test_another_doctor_with_care_reads_a_signed_encounter_but_never_writes_it(a
     assert read.status_code == 200 and read.get_json()["subjective"] == "zxq-subjective"
     amend = api.post(f"{url}/amend", json={"reason": "Mine now"}, headers=auth(token, **{"If-Match": "*"}))
     assert amend.status_code == 404
+
+
+@pytest.mark.parametrize("path, body, pointer", [
+    ("", {"vitals": {"systolic": "abc"}}, "/vitals/systolic"),
+    ("", {"vitals": {"heart_rate": "NaN"}}, "/vitals/heart_rate"),
+    ("", {"vitals": {"weight_kg": 1e308}}, "/vitals/weight_kg"),
+    ("", {"vitals": {"spo2": 97.5}}, "/vitals/spo2"),
+    ("", {"subjective": 5}, "/subjective"),
+    ("", {"vitals": [1]}, "/vitals"),
+    ("/diagnoses", {"code": "\u0000I10"}, "/code"),
+    ("/diagnoses", {"code": "I10", "primary": "maybe"}, "/primary"),
+    ("/prescriptions", {**RX, "duration_days": 10**30}, "/duration_days"),
+    ("/prescriptions", {**RX, "acknowledge_allergies": [0]}, "/acknowledge_allergies/0"),
+    ("/prescriptions", {**RX, "instructions": "x" * 501}, "/instructions"),
+])
+def test_odd_values_are_field_errors_never_server_errors(app, api, visit, path, body, pointer):
+    encounter_id, etag = opened(api, visit)
+    method = "PATCH" if not path else "POST"
+    answer = change(api, visit, method, f"/api/v1/encounters/{encounter_id}{path}", etag, json=body)
+    assert answer.status_code == 422, answer.get_json()
+    assert answer.get_json()["errors"][0]["pointer"] == pointer
+    assert api.get(f"/api/v1/encounters/{encounter_id}", headers=auth(visit.doctor_token)).headers["ETag"] == etag
+
+
+def test_the_records_operations_are_in_the_openapi_document(app, api):
+    paths = api.get("/api/v1/openapi.json").get_json()["paths"]
+    assert set(paths["/api/v1/encounters/{encounter_id}"]) == {"get", "patch"}
+    patch = paths["/api/v1/encounters/{encounter_id}"]["patch"]
+    assert {p["name"] for p in patch["parameters"]} >= {"If-Match"}
+    assert patch["security"][0] == {"oauth2": ["patient/Encounter.u"]}
+    for path in ("/api/v1/appointments/{appointment_id}/encounter", "/api/v1/encounters/{encounter_id}/amend",
+                 "/api/v1/patients/{patient_id}/record", "/api/v1/icd10",
+                 "/api/v1/patients/{patient_id}/allergies/{allergy_id}"):
+        assert path in paths
