@@ -156,6 +156,16 @@ class Resource:
                    shown_to_patient=encounter.signed)
 
     @classmethod
+    def visit_encounter(cls, appointment_id: int, appointment: Appointment | None) -> Resource:
+        """The encounter a visit has or is about to have (opening it): its author is the appointment's doctor.
+        A program opens it with an encounter scope rather than an appointment one."""
+        ident = f"appointment:{appointment_id}"
+        if appointment is None:
+            return cls.missing(Kind.ENCOUNTER, ident)
+        return cls(Kind.ENCOUNTER, ident, patient_id=appointment.patient_id, doctor_id=appointment.doctor_id,
+                   shown_to_patient=False)
+
+    @classmethod
     def schedule_entry(cls, ident: int, entry) -> Resource:
         if entry is None:
             return cls.missing(Kind.SCHEDULE, ident)

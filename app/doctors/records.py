@@ -23,7 +23,7 @@ from app.records import icd10
 from app.records import services as records
 from app.records.forms import (AllergyForm, AmendForm, BreakGlassForm, DiagnosisForm, NotesForm, PrescriptionForm,
                                VitalsForm)
-from app.records.models import Allergy, Diagnosis, Encounter, Prescription, Severity, VITAL_COLUMNS
+from app.records.models import Diagnosis, Encounter, Prescription, Severity, VITAL_COLUMNS
 from app.timeutil import to_clinic_time
 from app.web.access import authorize
 from app.web.rendering import failure, is_htmx, redirect_to, render
@@ -346,8 +346,8 @@ def add_allergy(patient_id: int):
 def remove_allergy(patient_id: int, allergy_id: int):
     authorize(Verb.WRITE, Resource.record(patient_id), category="allergy")
     patient = _patient(patient_id)
-    allergy = db.session.get(Allergy, allergy_id)
-    if allergy is None or allergy.patient_id != patient_id or allergy.removed_at is not None:
+    allergy = records.active_allergy(patient_id, allergy_id, for_update=True)
+    if allergy is None:
         abort(404)
     records.remove_allergy(allergy, by=_me())
     if not is_htmx():

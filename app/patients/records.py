@@ -3,9 +3,10 @@ vitals trend, read-only, plus a printable visit summary and prescription.
 
 Routes of the patients blueprint (the blueprint's guard admits patients only). A patient sees only
 signed records, and of an amended record the newest signed version (earlier versions stay reachable
-from its history). What a patient sees of the note is the clinic's choice, made here: the reason for
-the visit, the assessment and the plan, with the diagnoses, prescriptions and vitals. The subjective
-and objective sections are the doctor's working notes and stay in the clinic. Every page records one
+from its history). What a patient sees of the note is the clinic's choice (`records.PATIENT_NOTES`, which
+the API follows too): the reason for the visit, the assessment and the plan, with the diagnoses,
+prescriptions and vitals. The subjective and objective sections are the doctor's working notes and stay in
+the clinic. Every page records one
 audit read event (`app.records.services.record_read`) with its data category; another patient's
 visit answers 404.
 """

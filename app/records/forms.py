@@ -7,16 +7,8 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from app.accounts.forms import at_most, choices, required, text_column
 from app.records.models import Severity
-from app.records.services import VITAL_RANGES
+from app.records.services import FORMS, FREQUENCIES, ROUTES, VITAL_RANGES
 from app.web.forms import Form
-
-FORMS = ("tablet", "capsule", "oral solution", "oral suspension", "syrup", "injection", "inhaler", "cream",
-         "ointment", "gel", "eye drops", "ear drops", "nasal spray", "patch", "suppository", "powder")
-ROUTES = ("oral", "sublingual", "intravenous", "intramuscular", "subcutaneous", "inhaled", "topical",
-          "ophthalmic", "otic", "nasal", "rectal", "vaginal", "transdermal")
-FREQUENCIES = ("once daily", "twice daily", "three times daily", "four times daily", "every 4 hours",
-               "every 6 hours", "every 8 hours", "every 12 hours", "at bedtime", "once weekly", "as needed")
-
 
 def _choices(values, prompt: str):
     return choices([("", prompt), *((v, v.capitalize()) for v in values)])

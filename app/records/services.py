@@ -19,6 +19,8 @@ Reads (each returns ORM rows with what the templates need loaded)
 - `get_encounter(encounter_id) -> Encounter | None`.
 - `patient_diagnoses(patient_id)`, `patient_prescriptions(patient_id)`: of current signed encounters.
 - `allergies(patient_id) -> list[Allergy]`: active allergies, most severe first.
+- `active_allergy(patient_id, allergy_id, *, for_update=False) -> Allergy | None`: one of them, not removed.
+- `PATIENT_NOTES`: the note sections a patient reads (the others are the doctor's working notes).
 - `vitals_series(patient_id) -> list[dict]`: one point per current signed encounter with vitals, oldest
   first: {"date": ISO date (clinic zone), "encounter_id", "systolic", "diastolic", "heart_rate",
   "respiratory_rate", "spo2", "temperature_c", "weight_kg", "height_cm", "bmi"} (numbers or None).
@@ -30,6 +32,7 @@ Writes (doctor side)
   `RecordLocked` (HTTP 409); bad input raises `InvalidInput` (field → message, HTTP 422); a prescription
   matching an allergy that was not acknowledged raises `AllergyWarning` (HTTP 422; `matches` holds an
   `AllergyMatch` per matching allergy, with its `reason`).
+- `FORMS`, `ROUTES`, `FREQUENCIES`: what a prescription's form, route and frequency may be.
 - `allergy_matches(patient_id, drug_name) -> list[AllergyMatch]`: by name or by drug class
   (`app/records/drug_classes.py`); `match_allergies(allergies, drug_name)` is the same rule without the
   database.
@@ -61,6 +64,9 @@ from app.records.models import (NOTE_COLUMNS, VITAL_COLUMNS, Allergy, AllergyAck
 from app.timeutil import to_clinic_time, utcnow
 
 CATEGORIES = ("encounter", "diagnosis", "prescription", "allergy", "vitals")
+# The sections of the note a patient reads (the clinic's choice): the reason for the visit, the assessment and
+# the plan. The subjective and objective sections are the doctor's working notes and stay in the clinic.
+PATIENT_NOTES = ("chief_complaint", "assessment", "plan")
 OPENABLE = (Status.CHECKED_IN, Status.COMPLETED)
 
 
@@ -431,6 +437,15 @@ def allergy_matches(patient_id: int, drug_name: str) -> list[AllergyMatch]:
     return match_allergies(allergies(patient_id), drug_name)
 
 
+# What a prescription's form, route and frequency may be: the pages' choices and the API's enums.
+FORMS = ("tablet", "capsule", "oral solution", "oral suspension", "syrup", "injection", "inhaler", "cream",
+         "ointment", "gel", "eye drops", "ear drops", "nasal spray", "patch", "suppository", "powder")
+ROUTES = ("oral", "sublingual", "intravenous", "intramuscular", "subcutaneous", "inhaled", "topical",
+          "ophthalmic", "otic", "nasal", "rectal", "vaginal", "transdermal")
+FREQUENCIES = ("once daily", "twice daily", "three times daily", "four times daily", "every 4 hours",
+               "every 6 hours", "every 8 hours", "every 12 hours", "at bedtime", "once weekly", "as needed")
+
+
 @dataclass(frozen=True)
 class PrescriptionInput:
     drug_name: str
@@ -483,6 +498,15 @@ def record_allergy(patient_id: int, *, substance: str, reaction: str, severity: 
     db.session.add(allergy)
     db.session.flush()
     emit("allergy.recorded", "allergy", allergy.id, {"category": "allergy"}, patient_id=patient_id)
+    return allergy
+
+
+def active_allergy(patient_id: int, allergy_id: int, *, for_update: bool = False) -> Allergy | None:
+    """The patient's allergy that is still recorded (not removed as entered in error), or None; `for_update`
+    locks its row first, so that two removals of one allergy happen one after the other."""
+    allergy = db.session.get(Allergy, allergy_id, with_for_update=for_update, populate_existing=for_update)
+    if allergy is None or allergy.patient_id != patient_id or allergy.removed_at is not None:
+        return None
     return allergy
 
 
