@@ -117,8 +117,10 @@ def view_of() -> View:
 
 def out(user: User, view: View = "self") -> PatientOut:
     profile = user.patient
-    values = {"full_name": user.full_name, "email": user.email, "phone": user.phone}
-    values |= {name: getattr(profile, name) for name in PatientOut.model_fields if hasattr(profile, name)}
+    values = dict.fromkeys(PatientOut.model_fields.keys() - {"id", "view"})
+    values |= {"full_name": user.full_name, "email": user.email, "phone": user.phone}
+    if profile is not None:  # a program's service account with the patient role has none
+        values |= {name: getattr(profile, name) for name in PatientOut.model_fields if hasattr(profile, name)}
     shown = {"clinical": CLINICAL, "billing": BILLING}.get(view)
     if shown is not None:
         values = {name: (value if name in shown else None) for name, value in values.items()}
@@ -207,6 +209,8 @@ def update_patient(patient_id: int, body: PatientPatchIn):
     profile page's rules. The sign-in email is changed on the profile page (it asks for the password)."""
     user = _load(patient_id, Verb.WRITE)
     check_if_match(out(user))
+    if user.patient is None:
+        raise Problem(409, "This account has no patient profile to change.")
     try:
         update_patient_profile(user, {name: getattr(body, name) for name in type(body).model_fields
                                       if name in body.model_fields_set})

@@ -180,6 +180,15 @@ def test_who_reads_a_patients_profile_and_what_they_see(app, api, doctor, create
     assert api.get("/api/v1/patients/me", headers=auth(clerk)).status_code == 403
 
 
+def test_a_patient_role_service_account_has_a_profile_without_details(app, api):
+    token = system_token(app, Role.PATIENT)
+    me = api.get("/api/v1/patients/me", headers=auth(token))
+    assert me.status_code == 200 and me.get_json()["date_of_birth"] is None
+    change = api.patch(f"/api/v1/patients/{me.get_json()['id']}", json={"address": "1 Lane"},
+                       headers=auth(token, **{"If-Match": me.headers["ETag"]}))
+    assert change.status_code == 409
+
+
 def test_doctors_and_clerks_search_patients_a_page_at_a_time(app, api, doctor, create_patient):
     for name in ("Tom Alpha", "Tom Beta", "Tom Gamma"):
         create_patient(full_name=name)
