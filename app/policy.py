@@ -11,8 +11,11 @@ Who may do what:
 - **A patient's profile, appointments and bills**: the patient themselves (a bill once it was issued; a draft
   never). A doctor reaches their own appointments. Billing staff reach every bill. A billing clerk is also the
   front desk: they read every appointment and book one for a patient (through the API; the pages have no
-  booking screen for them), and change none. Anyone else gets 404, so
-  that another patient's resource does not even confirm it exists.
+  booking screen for them), and change none. Anyone else gets 404, so that another patient's resource does not
+  even confirm it exists. Staff read a profile as their pages show the patient: a doctor by the record's rule
+  below (the chart shows the patient's name, birth date and sex), billing staff always (the invoices show who
+  pays, and how to reach them); only the patient changes it. What each of them sees of it is the caller's to
+  trim (`app.api.patients`).
 - **A patient's clinical record** (`record`): the patient themselves; a doctor with the patient in their
   care, that is with an appointment that is confirmed, checked in or completed and starts within the last
   `HMS_CARE_RELATIONSHIP_MONTHS` (12) months, or a confirmed one ahead. A requested, declined, cancelled or
@@ -23,6 +26,8 @@ Who may do what:
 - **An encounter** (a visit's note): reading it needs the record, and a draft is readable by its author
   only (a patient never sees one). Writing needs to be its author, the appointment's doctor.
 - **A doctor's own schedule entries** (availability windows, time off): that doctor only; others 404.
+- **The directory** of doctors and departments (`directory` area): every signed-in role, as the public
+  directory pages show it to visitors too.
 
 A token (the API, FHIR) carries scopes (`app.oauth.scopes`): an action also needs the permission of its
 resource, e.g. `appointment.read` or `record.write`, and an area entered by a program names the kind its
@@ -78,6 +83,7 @@ AREAS: dict[str, tuple[Role, ...]] = {
     "account": (Role.PATIENT, Role.DOCTOR, Role.CLERK, Role.ADMIN),  # every signed-in person: consent, connected apps
     "billing_desk": (Role.CLERK,),  # writing invoices, payments, refund requests and claims
     "refund_decisions": (Role.ADMIN,),  # approving a refund: not the clerk who asked for it
+    "directory": tuple(Role),  # the doctors and departments, which the public pages show to visitors too
 }
 BILLING_STAFF = AREAS["billing"]
 
@@ -226,7 +232,13 @@ def _own_by_patient(user: User, resource: Resource) -> Decision | None:
 
 
 def _patient_profile(user: User, verb: Verb, resource: Resource, now) -> Decision:
-    return _own_by_patient(user, resource) or _hidden("not_own")
+    if (own := _own_by_patient(user, resource)) is not None or verb is not Verb.READ:
+        return own or _hidden("not_own")
+    if user.role is Role.DOCTOR:
+        return _record(user, verb, Resource(Kind.RECORD, resource.patient_id, patient_id=resource.patient_id), now)
+    if user.role in BILLING_STAFF:
+        return _allow("billing_staff")
+    return _hidden("not_own")
 
 
 def _appointment(user: User, verb: Verb, resource: Resource, now) -> Decision:

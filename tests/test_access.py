@@ -176,3 +176,25 @@ def test_a_clerk_opening_a_chart_is_refused_and_audited(app, client, create_user
     assert (denied["aggregate_type"], denied["aggregate_id"]) == ("area", "doctor")
     assert denied["data"]["path"] == f"/doctor/patients/{patient.id}/chart" and denied["data"]["status"] == 403
     assert denied["data"]["reason"] == "role_clerk" and denied["actor"]["role"] == "clerk"
+
+
+def test_staff_read_a_patients_profile_by_the_policy_and_only_the_patient_changes_it(
+        app, create_user, create_doctor, others_appointment):
+    from app.accounts.models import User
+    from app.extensions import db
+    from app.policy import Actor, Resource, Verb, decide
+
+    owner, doctor, _ = others_appointment
+    stranger, clerk = create_doctor(), create_user(Role.CLERK)
+    with app.app_context():
+        profile = Resource.patient(owner.id, db.session.get(User, owner.id))
+
+        def answer(user, verb):
+            decision = decide(Actor(db.session.get(User, user.id)), verb, profile)
+            return decision.status, decision.basis
+
+        assert answer(owner, Verb.WRITE) == (200, "self")
+        assert answer(doctor, Verb.READ) == (200, "care_relationship")
+        assert answer(stranger, Verb.READ) == (403, "no_relationship")
+        assert answer(clerk, Verb.READ) == (200, "billing_staff")
+        assert answer(doctor, Verb.WRITE)[0] == answer(clerk, Verb.WRITE)[0] == 404

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
-from app.accounts.models import PatientProfile, Role, User
+from app.accounts.models import PatientProfile, Role, Sex, User
 from app.extensions import db
 from tests.helpers import text
 
@@ -134,3 +134,19 @@ def test_signup_without_csrf_token_is_refused_and_saves_nothing(app, client):
 def test_signup_page_is_for_visitors_only(client, create_patient, login):
     login(create_patient())
     assert client.get("/signup").status_code == 302
+
+
+def test_the_registration_service_itself_refuses_what_the_form_refuses(app):
+    """The rules live in the service (the API calls it without the form): every one of them, by field."""
+    from app.accounts.services import AccountError, PatientRegistration, register_patient
+
+    with app.app_context():
+        registration = PatientRegistration(
+            full_name=" ", email="not-an-email", password="password", date_of_birth=date(1850, 1, 1),
+            sex=Sex.FEMALE, phone="12", address="1 Main Street", emergency_contact_name="Sam",
+            emergency_contact_phone="+12025550199", insurance_policy_number="P-1")
+        assert set(registration.problems()) == {"full_name", "email", "password", "date_of_birth", "phone",
+                                                "insurance_policy_number"}
+        with pytest.raises(AccountError) as refused:
+            register_patient(registration)
+        assert refused.value.field == "full_name"

@@ -77,8 +77,10 @@ class InsuranceFields(Form):
                                           description="Optional.")
 
     def validate_insurance_policy_number(self, field):
-        if field.data and not (self.insurance_provider.data or "").strip():
-            raise ValidationError("Enter the insurance provider for this policy number.")
+        from app.accounts.services import insurance_problem
+
+        if problem := insurance_problem(self.insurance_provider.data, field.data):
+            raise ValidationError(problem)
 
 
 class NotificationFields(Form):

@@ -17,13 +17,15 @@ def patients_in_care_of(doctor_id: int) -> list[User]:
                                    .order_by(User.full_name, User.id)))
 
 
-def find_patients(term: str | None, limit: int = 20) -> list[User]:
+def find_patients(term: str | None, limit: int = 20, *, after: tuple[str, int] | None = None) -> list[User]:
     """Active patients whose name or email contains `term` (at least MIN_TERM characters; `%` and `_` are
-    matched as themselves), by name."""
+    matched as themselves), by name; `after` (a name and id) continues a list after that patient."""
     term = (term or "").strip()
     if len(term) < MIN_TERM:
         return []
-    return list(db.session.scalars(sa.select(User).where(
+    query = sa.select(User).where(
         User.role == Role.PATIENT, User.active.is_(True),
         sa.or_(User.full_name.contains(term, autoescape=True), User.email.contains(term, autoescape=True)))
-        .order_by(User.full_name, User.id).limit(limit)))
+    if after is not None:
+        query = query.where(sa.or_(User.full_name > after[0], sa.and_(User.full_name == after[0], User.id > after[1])))
+    return list(db.session.scalars(query.order_by(User.full_name, User.id).limit(limit)))

@@ -4,7 +4,7 @@ Functions here only add and flush; the caller (a request or a CLI command) commi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, timedelta
 
 import sqlalchemy as sa
@@ -12,9 +12,10 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from app.accounts.models import LoginFailure, PatientProfile, Role, Sex, User
-from app.accounts.passwords import hash_password, needs_rehash, verify_password
+from app.accounts.passwords import hash_password, needs_rehash, password_problem, verify_password
+from app.accounts.phones import normalize_phone
 from app.events.outbox import emit
-from app.timeutil import utcnow
+from app.timeutil import clinic_today, utcnow
 from app.extensions import db
 
 
@@ -68,6 +69,66 @@ def create_user(*, role: Role, email: str, full_name: str, password: str | None,
     return user
 
 
+# --- the rules of a patient's details: every door (the signup and profile pages, the API) checks them here ------
+
+PROFILE_LIMITS = {"full_name": 120, "email": 254, "phone": 32, "address": 500, "emergency_contact_name": 120,
+                  "emergency_contact_phone": 32, "insurance_provider": 120, "insurance_policy_number": 64}
+REQUIRED_TEXT = {"full_name": "your full name", "phone": "your phone number", "address": "your address",
+                 "emergency_contact_name": "an emergency contact's name",
+                 "emergency_contact_phone": "an emergency contact's phone"}
+PHONE_FIELDS = ("phone", "emergency_contact_phone")
+
+
+def date_of_birth_problem(day: date) -> str | None:
+    if day > clinic_today():
+        return "The date of birth cannot be in the future."
+    if day.year < 1900:
+        return "Enter a date of birth after 1900."
+    return None
+
+
+def insurance_problem(provider: str | None, policy_number: str | None) -> str | None:
+    """A policy number needs its insurer (blamed on insurance_policy_number)."""
+    if (policy_number or "").strip() and not (provider or "").strip():
+        return "Enter the insurance provider for this policy number."
+    return None
+
+
+def email_problem(email: str) -> str | None:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        validate_email(email, check_deliverability=False, allow_smtputf8=True, allow_empty_local=False)
+    except EmailNotValidError:
+        return "Enter a valid email address, like name@example.com."
+    return None
+
+
+def profile_problems(values: dict) -> dict[str, str]:
+    """What is wrong with these values of a patient's details (field -> message), the same for every door.
+    Phone numbers are rewritten to E.164 in `values` when valid."""
+    problems: dict[str, str] = {}
+    for name, value in values.items():
+        if isinstance(value, str):
+            if name in REQUIRED_TEXT and not value.strip():
+                problems[name] = f"Enter {REQUIRED_TEXT[name]}."
+            elif name in PROFILE_LIMITS and len(value) > PROFILE_LIMITS[name]:
+                problems[name] = f"Use at most {PROFILE_LIMITS[name]:,} characters."
+            elif name in PHONE_FIELDS:
+                try:
+                    values[name] = normalize_phone(value)
+                except ValueError:
+                    problems[name] = "Enter a valid phone number, e.g. +1 202 555 0143."
+            elif name == "email" and (problem := email_problem(value)):
+                problems[name] = problem
+    if isinstance(values.get("date_of_birth"), date) and (problem := date_of_birth_problem(values["date_of_birth"])):
+        problems["date_of_birth"] = problem
+    if "insurance_policy_number" not in problems and (problem := insurance_problem(
+            values.get("insurance_provider"), values.get("insurance_policy_number"))):
+        problems["insurance_policy_number"] = problem
+    return problems
+
+
 @dataclass
 class PatientRegistration:
     full_name: str
@@ -82,8 +143,28 @@ class PatientRegistration:
     insurance_provider: str | None = None
     insurance_policy_number: str | None = None
 
+    def problems(self) -> dict[str, str]:
+        """Every rule of a signup (field -> message): the page's form and the API show them all at once."""
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "password"}
+        problems = profile_problems(values)
+        for name in PHONE_FIELDS:
+            setattr(self, name, values[name])
+        if "email" not in problems and email_taken(self.email):
+            problems["email"] = "An account with this email already exists."
+        if problem := password_problem(self.password or ""):
+            problems["password"] = problem
+        return problems
+
 
 def register_patient(reg: PatientRegistration, *, password_hash: str | None = None) -> User:
+    """A patient's account and profile; the rules of `PatientRegistration.problems` first (AccountError).
+    `password_hash` (tests, demo data) stands for a password already checked."""
+    problems = reg.problems()
+    if password_hash is not None:
+        problems.pop("password", None)
+    if problems:
+        field, message = next(iter(problems.items()))
+        raise AccountError(message, field=field)
     user = create_user(role=Role.PATIENT, email=reg.email, full_name=reg.full_name,
                        password=reg.password, phone=reg.phone, password_hash=password_hash)
     user.patient = PatientProfile(
@@ -98,6 +179,48 @@ def register_patient(reg: PatientRegistration, *, password_hash: str | None = No
     db.session.flush()
     emit("patient.registered", "patient", user.id, {"email": user.email}, patient_id=user.id, actor=actor_of(user))
     return user
+
+
+# The sections of a patient's profile and their fields (the profile page edits one section at a time).
+PROFILE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "personal": ("full_name", "date_of_birth", "sex"),
+    "contact": ("phone", "address"),
+    "emergency": ("emergency_contact_name", "emergency_contact_phone"),
+    "insurance": ("insurance_provider", "insurance_policy_number"),
+    "notifications": ("notify_email", "notify_sms"),
+}
+
+
+def update_patient_profile(user: User, changes: dict) -> list[str]:
+    """Apply `changes` (field -> value, any fields of PROFILE_SECTIONS) to a patient's details after the rules
+    of `profile_problems` (AccountError on the first); announce the changed sections and fields (never their
+    values). Returns the changed fields. The sign-in email is `change_email`'s (it needs the password)."""
+    unknown = set(changes) - {name for names in PROFILE_SECTIONS.values() for name in names}
+    if unknown:
+        raise AccountError("Not a field of the profile.", field=sorted(unknown)[0])
+    values = dict(changes)
+    profile = user.patient
+    current = {name: getattr(profile, name) for name in ("insurance_provider", "insurance_policy_number")}
+    values = {**{k: v for k, v in current.items() if k not in values}, **values}
+    problems = profile_problems(values)
+    if problems:
+        field, message = next(iter(problems.items()))
+        raise AccountError(message, field=field)
+    changed = []
+    for name in changes:
+        value = values[name]
+        if name == "sex":
+            value = Sex(value)
+        elif isinstance(value, str):
+            value = value.strip() or None
+        owner = user if hasattr(User, name) else profile
+        if getattr(owner, name) != value:
+            setattr(owner, name, value)
+            changed.append(name)
+    if changed:
+        sections = [key for key, names in PROFILE_SECTIONS.items() if set(names) & set(changed)]
+        record_profile_change(user, sections, changed)
+    return changed
 
 
 def actor_of(user: User) -> dict:
@@ -156,9 +279,10 @@ def change_email(user: User, new_email: str, current_password: str) -> None:
     db.session.flush()
 
 
-def record_profile_change(user: User, section: str, fields: list[str]) -> None:
+def record_profile_change(user: User, sections: str | list[str], fields: list[str]) -> None:
     """Announce a change to a patient's profile (audit, and a security notice to the patient)."""
-    emit("patient.profile_changed", "patient", user.id, {"sections": [section], "fields": fields},
+    sections = [sections] if isinstance(sections, str) else sections
+    emit("patient.profile_changed", "patient", user.id, {"sections": sections, "fields": fields},
          patient_id=user.id)
 
 

@@ -71,6 +71,7 @@ def after_operation(response: Response) -> Response:
 def init_app(app: Flask) -> None:
     app.url_map.converters["id"] = IdConverter
     app.session_interface = CookieSessionsOutsideTheApi()
-    from app.api import appointments, billing, openapi, records  # noqa: F401  (declare their operations on bp)
+    # declare their operations on bp
+    from app.api import appointments, audit, billing, doctors, openapi, patients, records  # noqa: F401
 
     app.register_blueprint(bp)

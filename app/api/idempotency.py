@@ -6,8 +6,9 @@ is stored in the request's own transaction: the effect and the stored answer com
 operation (any error answer) releases the claim, so the client may retry. Afterwards:
 - the same key and the same request (method, path, body): the stored answer, with `Idempotent-Replayed: true`;
 - the same key with another request: 422 (`idempotency-key-reused`).
-Keys belong to a client and user (two clients may use the same key), are 1-255 visible ASCII characters, and
-are kept for 24 hours. A claim whose request never finished (a crashed process) is taken over after a minute.
+Keys belong to a client and user (two clients may use the same key; a public operation's belong to the
+address), are 1-255 visible ASCII characters, and are kept for 24 hours. A claim whose request never finished
+(a crashed process) is taken over after a minute.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def run(operation, produce: Callable[[], Response]) -> Response:
     if not _KEY.match(key):
         raise Problem(400, f"{HEADER} must be 1 to 255 visible ASCII characters.", slug="bad-idempotency-key",
                       title="Invalid idempotency key")
-    principal = f"{g.api_client_id}:{g.api_user_id}"[:100]
+    principal = _principal()
     fingerprint = hashlib.sha256(b"\n".join([request.method.encode(), request.path.encode(),
                                              request.get_data(cache=True)])).hexdigest()
     claim_id = _claim(principal, key, fingerprint)
@@ -64,6 +65,13 @@ def run(operation, produce: Callable[[], Response]) -> Response:
         completed_at=utcnow(), status_code=response.status_code, body=response.get_data(as_text=True),
         headers={name: response.headers[name] for name in _REPLAYED_HEADERS if name in response.headers}))
     return response
+
+
+def _principal() -> str:
+    """Whose key it is: the client and user of the token, or for a public operation (sign-up) the address."""
+    if g.get("api_client_id") is None:
+        return f"public:{request.remote_addr or 'unknown'}"[:100]
+    return f"{g.api_client_id}:{g.api_user_id}"[:100]
 
 
 def _claim(principal: str, key: str, fingerprint: str) -> int | Response:

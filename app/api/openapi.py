@@ -96,12 +96,34 @@ def _parameters(op: Operation, schemas: dict, ref) -> list[dict]:
     return params
 
 
+def _without_impossible_defaults(node):
+    """Drop `"default": null` where the schema does not admit null: a PATCH model's field that may be left out
+    but not sent as null (pydantic writes its Python default; OpenAPI 3.1 requires a default to be valid)."""
+    if isinstance(node, dict):
+        node = {key: _without_impossible_defaults(value) for key, value in node.items()}
+        if "default" in node and node["default"] is None and not _admits_null(node):
+            del node["default"]
+        return node
+    if isinstance(node, list):
+        return [_without_impossible_defaults(item) for item in node]
+    return node
+
+
+def _admits_null(schema: dict) -> bool:
+    if "type" in schema:
+        return "null" in (schema["type"] if isinstance(schema["type"], list) else [schema["type"]])
+    branches = schema.get("anyOf") or schema.get("oneOf")
+    if branches is not None:
+        return any(_admits_null(branch) for branch in branches)
+    return True  # no type constraint (or a $ref): leave it as it is
+
+
 def document() -> dict:
     models = {(m, mode) for op in REGISTRY for m, mode in ((op.body, "validation"), (op.response, "serialization"))
               if m is not None}
     keys, top = models_json_schema(sorted(models, key=lambda pair: (pair[0].__name__, pair[1])),
                                    ref_template="#/components/schemas/{model}")
-    schemas = dict(top.get("$defs", {}))
+    schemas = _without_impossible_defaults(dict(top.get("$defs", {})))
     schemas["Problem"] = PROBLEM_SCHEMA
 
     def ref(model, mode):

@@ -103,6 +103,34 @@ def _departments_by_id(ids: list[int]) -> list[Department]:
     return found
 
 
+REQUIRED = {"full_name": "the doctor's name", "specialty": "the specialty", "licence_number": "the licence number"}
+LIMITS = {"full_name": 120, "email": 254, "specialty": 80, "licence_number": 40, "bio": 2000}
+MAX_FEE = Decimal("100000")
+
+
+def _check(details: DoctorDetails) -> None:
+    """The rules of a doctor's details that the admin's form checks too; the phone becomes E.164."""
+    from app.accounts.phones import normalize_phone
+    from app.accounts.services import email_problem
+
+    for name, what in REQUIRED.items():
+        if not getattr(details, name).strip():
+            raise ClinicError(f"Enter {what}.", field=name)
+    for name, limit in LIMITS.items():
+        if len(getattr(details, name) or "") > limit:
+            raise ClinicError(f"Use at most {limit:,} characters.", field=name)
+    if problem := email_problem(details.email):
+        raise ClinicError(problem, field="email")
+    if not details.phone:
+        raise ClinicError("Enter a phone number.", field="phone")
+    try:
+        details.phone = normalize_phone(details.phone)
+    except ValueError:
+        raise ClinicError("Enter a valid phone number, e.g. +1 202 555 0143.", field="phone") from None
+    if not Decimal("0") <= details.consultation_fee <= MAX_FEE:
+        raise ClinicError("Enter an amount from 0 to 100,000.", field="consultation_fee")
+
+
 def _apply(profile: DoctorProfile, details: DoctorDetails) -> None:
     profile.specialty = details.specialty.strip()
     profile.licence_number = details.licence_number.strip()
@@ -118,6 +146,7 @@ def _doctor_data(profile: DoctorProfile) -> dict:
 
 def create_doctor(details: DoctorDetails) -> DoctorProfile:
     """The doctor's login (no password yet) and profile; the caller sends the set-password link."""
+    _check(details)
     if _licence_taken(details.licence_number):
         raise ClinicError("Another doctor has this licence number.", field="licence_number")
     departments = _departments_by_id(details.department_ids)
@@ -136,6 +165,7 @@ def create_doctor(details: DoctorDetails) -> DoctorProfile:
 
 
 def update_doctor(profile: DoctorProfile, details: DoctorDetails) -> None:
+    _check(details)
     if _licence_taken(details.licence_number, excluding=profile.user_id):
         raise ClinicError("Another doctor has this licence number.", field="licence_number")
     user = profile.user

@@ -8,7 +8,7 @@ from app.accounts.forms import (ChangeEmailForm, ContactFields, EmergencyFields,
                                 PersonalFields)
 from app.accounts.models import Sex, User
 from app.accounts.phones import format_phone
-from app.accounts.services import change_email, record_profile_change
+from app.accounts.services import change_email, record_profile_change, update_patient_profile
 
 
 @dataclass(frozen=True)
@@ -57,19 +57,7 @@ class Section:
                 change_email(user, form.email.data, form.current_password.data)
                 record_profile_change(user, self.key, ["email"])
             return
-        changed = []
-        for name in self.fields:
-            value = form[name].data
-            if name == "sex":
-                value = Sex(value)
-            elif isinstance(value, str):
-                value = value.strip() or None
-            owner = user if hasattr(User, name) else user.patient
-            if getattr(owner, name) != value:
-                setattr(owner, name, value)
-                changed.append(name)
-        if changed:
-            record_profile_change(user, self.key, changed)
+        update_patient_profile(user, {name: form[name].data for name in self.fields})
 
 
 LABELS = {

@@ -5,7 +5,6 @@ from wtforms.validators import ValidationError
 
 from app.accounts.passwords import MAX_LENGTH, password_problem
 from app.accounts.phones import normalize_phone
-from app.timeutil import clinic_today
 
 
 class PhoneNumber:
@@ -31,10 +30,10 @@ class StrongPassword:
 
 
 class DateOfBirth:
+    """The rule of `app.accounts.services.date_of_birth_problem`, which the service checks too."""
+
     def __call__(self, form, field):
-        if field.data is None:
-            return
-        if field.data > clinic_today():
-            raise ValidationError("The date of birth cannot be in the future.")
-        if field.data.year < 1900:
-            raise ValidationError("Enter a date of birth after 1900.")
+        from app.accounts.services import date_of_birth_problem
+
+        if field.data is not None and (problem := date_of_birth_problem(field.data)):
+            raise ValidationError(problem)
