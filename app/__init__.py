@@ -120,6 +120,7 @@ def _register_cli(app: Flask) -> None:
     from app.audit.cli import audit_cli
     from app.demo import seed_cli
     from app.notifications.cli import notifications_cli
+    from app.oauth.cli import oauth_cli
 
-    for command in (users_cli, seed_cli, audit_cli, notifications_cli):
+    for command in (users_cli, seed_cli, audit_cli, notifications_cli, oauth_cli):
         app.cli.add_command(command)

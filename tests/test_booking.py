@@ -232,7 +232,8 @@ def test_every_transition_is_allowed_or_refused_by_the_table(app, doctor, create
                                       else None)
         change = db.session.scalar(sa.select(StatusChange).where(StatusChange.appointment_id == appointment_id))
         assert (change.from_status, change.to_status, change.actor_id) == (source, target, actor_id)
-        event = db.session.scalar(sa.select(OutboxEvent).where(OutboxEvent.aggregate_id == str(appointment_id)))
+        event = db.session.scalar(sa.select(OutboxEvent).where(OutboxEvent.aggregate_type == "appointment",
+                                                               OutboxEvent.aggregate_id == str(appointment_id)))
         assert event.type == f"appointment.{rule.event}"
 
 

@@ -192,8 +192,10 @@ MATRIX: dict[str, dict] = {
 
 FRESH_SESSION = {"auth.logout"}  # routes that end the visitor's session: asked with a sign-in of their own
 
-# The API (`api.*`) answers a cookie session 401, whoever is signed in: only a bearer token authorizes it
-# (tests/api test the tokens). Not a refusal by the policy: nobody asked it, so nothing is audited.
+# The API (`api.*`) answers a cookie session 401, whoever is signed in: only a bearer token authorizes it. Not a
+# refusal by the policy: nobody asked it, so nothing is audited. Its routes are not asked here (they are not keys
+# of MATRIX): tests/api/test_cookie_sessions.py sends every operation with each role's cookie, and tests/api tests
+# the tokens.
 BEARER_ONLY = profile(plain(401))
 
 

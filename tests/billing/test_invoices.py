@@ -158,7 +158,8 @@ def test_every_change_is_in_the_history_and_emits_an_event(app, make_invoice, cl
         actions = db.session.scalars(sa.select(InvoiceHistory.action).where(InvoiceHistory.invoice_id == invoice_id)
                                      .order_by(InvoiceHistory.id)).all()
         assert actions == ["created", "line_added", "discount_set", "issued"]
-        events = db.session.scalars(sa.select(OutboxEvent.type).where(OutboxEvent.aggregate_id == str(invoice_id))
+        events = db.session.scalars(sa.select(OutboxEvent.type).where(OutboxEvent.aggregate_type == "invoice",
+                                                                      OutboxEvent.aggregate_id == str(invoice_id))
                                     .order_by(OutboxEvent.occurred_at)).all()
         assert events == ["invoice.created", "invoice.line_added", "invoice.discount_set", "invoice.issued"]
 
