@@ -103,7 +103,9 @@ class Resource:
     exists: bool = True
     shown_to_patient: bool = True  # an issued bill, a signed encounter
     area: str | None = None
-    scope_kind: Kind | None = None  # an area entered for a token: the kind its scope must name
+    # An area entered for a token: the kind its scope must name. For another resource: asked under another name
+    # (a FHIR Patient is the record's demographics, named by a `Patient` scope), the token's scope names that.
+    scope_kind: Kind | None = None
 
     @classmethod
     def area_of(cls, name: str, *, scope_kind: Kind | None = None) -> Resource:
@@ -186,7 +188,7 @@ def _forbidden(reason: str) -> Decision:
 
 
 def required_scope(verb: Verb, resource: Resource) -> str | None:
-    kind = resource.scope_kind if resource.kind is Kind.AREA else resource.kind
+    kind = resource.scope_kind if resource.kind is Kind.AREA or resource.scope_kind else resource.kind
     return None if kind is None else f"{kind.value}.{verb.value}"
 
 
