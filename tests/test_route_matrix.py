@@ -108,6 +108,11 @@ BILLING_DESK_CHANGE = {**BILLING_DESK, "clerk": OWNER}
 REFUND_DECISION = {**BILLING_AREA, "clerk": FORBIDDEN, "admin": OWNER}
 ADMIN_CHANGE = {**ADMIN_AREA, "admin": OWNER}
 
+# The API (`api.*`) and the FHIR endpoint (`fhir.*`) answer a cookie session 401, whoever is signed in: only a
+# bearer token authorizes them (tests/api and tests/fhir test the tokens). Not a refusal by the policy: nobody
+# asked it, so nothing is audited.
+BEARER_ONLY = profile(plain(401))
+
 
 def methods(get: dict | None = None, post: dict | None = None) -> dict[str, dict[str, Outcome]]:
     return {method: outcomes for method, outcomes in (("GET", get), ("POST", post)) if outcomes is not None}
@@ -120,6 +125,9 @@ MATRIX: dict[str, dict] = {
     "directory.index": PUBLIC, "directory.doctor": PUBLIC,
     "oauth.jwks": PUBLIC, "oauth.metadata": PUBLIC,  # the authorization server's discovery documents
     "api.openapi_document": PUBLIC, "api.documentation": PUBLIC,
+    "fhir.metadata": PUBLIC,  # the FHIR CapabilityStatement
+    # FHIR read, search and $everything of A's Patient and record, asked with each visitor's cookie session
+    **dict.fromkeys(("fhir.read", "fhir.search", "fhir.patient_everything"), BEARER_ONLY),
     "auth.login": methods(PUBLIC, profile(OK, anonymous=INVALID)),
     "auth.signup": methods(PUBLIC, profile(OK, anonymous=INVALID)),
     "auth.forgot_password": methods(PUBLIC, profile(INVALID)),
@@ -181,14 +189,12 @@ MATRIX: dict[str, dict] = {
 
 FRESH_SESSION = {"auth.logout"}  # routes that end the visitor's session: asked with a sign-in of their own
 
-# The API (`api.*`) answers a cookie session 401, whoever is signed in: only a bearer token authorizes it
-# (tests/api test the tokens). Not a refusal by the policy: nobody asked it, so nothing is audited.
-BEARER_ONLY = profile(plain(401))
+BEARER_ONLY_BLUEPRINTS = ("api.", "fhir.")
 
 
 def expected(endpoint: str, method: str) -> dict[str, Outcome] | None:
     """The outcomes of the route's `method` per visitor, or None when MATRIX does not say."""
-    entry = MATRIX.get(endpoint, BEARER_ONLY if endpoint.startswith("api.") else None)
+    entry = MATRIX.get(endpoint, BEARER_ONLY if endpoint.startswith(BEARER_ONLY_BLUEPRINTS) else None)
     if entry is None:
         return None
     return entry.get(method) if "GET" in entry or "POST" in entry else entry
@@ -352,7 +358,10 @@ def _build(password_hash: str) -> World:
             "claim_id": waiting.id, "item_id": item.id, "user_id": clerk.id}
     report = next(iter(REPORTS))
     by_endpoint = {"billing.claim_paid": {"claim_id": approved.id},
-                   "reports.report": {"key": report}, "reports.export": {"key": report}}
+                   "reports.report": {"key": report}, "reports.export": {"key": report},
+                   "fhir.read": {"resource_type": "Patient", "resource_id": str(patient_a.id)},
+                   "fhir.search": {"resource_type": "Condition"},
+                   "fhir.patient_everything": {"resource_id": str(patient_a.id)}}
     users = {"patient_a": patient_a, "patient_b": patient_b, "doctor_a": doctor_a.user, "doctor_b": doctor_b.user,
              "clerk": clerk, "admin": admin}
     return World(
