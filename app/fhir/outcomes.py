@@ -7,7 +7,8 @@ The refusals of the access policy reach here as the API's `Problem` (`app.api.au
 """
 from __future__ import annotations
 
-from flask import json
+import json
+
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 

@@ -40,8 +40,9 @@ def base_url() -> str:
 
 
 def strict() -> bool:
+    """`Prefer: handling=strict` (RFC 7240: preferences separated by commas, parameters by semicolons)."""
     prefer = request.headers.get("Prefer", "")
-    return any(part.strip().replace(" ", "") == "handling=strict" for part in prefer.split(";"))
+    return any(part.strip().replace(" ", "").lower() == "handling=strict" for part in re.split(r"[,;]", prefer))
 
 
 # --- parameter values ---------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 application/fhir+json. The work is in `app.fhir.resources`."""
 from __future__ import annotations
 
-from flask import json
+import json
+
 from werkzeug.routing import BaseConverter
 from werkzeug.wrappers import Response
 
@@ -25,7 +26,8 @@ class IdConverter(BaseConverter):
 
 
 def fhir_json(body: dict, status: int = 200) -> Response:
-    return Response(json.dumps(body), status=status, mimetype=MEDIA_TYPE)
+    """The resource as FHIR JSON, its members in the order they were built (resourceType first)."""
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=MEDIA_TYPE)
 
 
 def public(view):

@@ -67,3 +67,45 @@ def test_a_missing_scope_is_403(app, fhir, clinic):
 def test_an_include_leaves_out_what_the_token_may_not_read(app, fhir, clinic, tokens):
     bundle = fhir("Appointment?_include=Appointment:patient", tokens["clerk"]).body
     assert ids(bundle, "Appointment") and not ids(bundle, "Patient")  # the front desk has no record access
+
+
+def test_a_refusal_is_audited_once_with_the_client(app, fhir, clinic, tokens):
+    import sqlalchemy as sa
+
+    from app.events.models import OutboxEvent
+    from app.extensions import db
+
+    with app.app_context():
+        before = db.session.scalar(sa.select(sa.func.max(OutboxEvent.seq))) or 0
+    fhir(f"Condition?patient={clinic.patient_a.id}", tokens["doctor_b"])
+    with app.app_context():
+        events = [e.envelope for e in db.session.scalars(sa.select(OutboxEvent).where(OutboxEvent.seq > before))]
+    assert [e["type"] for e in events] == ["access.denied"]
+    assert events[0]["data"]["reason"] == "no_relationship" and events[0]["actor"]["client_id"] == "test-app"
+    assert events[0]["patient_id"] == clinic.patient_a.id
+
+
+def test_break_glass_opened_on_the_pages_opens_the_record_through_fhir_too(app, fhir, clinic, tokens):
+    import sqlalchemy as sa
+
+    from app.accounts.models import User
+    from app.events.models import OutboxEvent
+    from app.extensions import db
+    from app.records.services import grant_break_glass
+
+    with app.app_context():
+        grant_break_glass(db.session.get(User, clinic.doctor_b.id), clinic.patient_a.id, "Unconscious in the ER")
+        db.session.commit()
+        before = db.session.scalar(sa.select(sa.func.max(OutboxEvent.seq)))
+    assert fhir(f"AllergyIntolerance?patient={clinic.patient_a.id}", tokens["doctor_b"]).body["total"] == 1
+    assert ids(fhir("Patient?name=zenobia", tokens["doctor_b"]).body) == [str(clinic.patient_a.id)]
+    with app.app_context():
+        read = db.session.scalar(sa.select(OutboxEvent).where(OutboxEvent.seq > before,
+                                                              OutboxEvent.type == "record.viewed"))
+        assert read.envelope["data"]["basis"] == "break_glass" and read.envelope["data"]["break_glass"] is True
+
+
+def test_only_doctors_search_patients_and_only_their_own(fhir, clinic, tokens):
+    assert fhir("Patient", tokens["clerk"]).status_code == 403
+    assert ids(fhir("Patient", tokens["doctor_a"]).body) == [str(clinic.patient_a.id)]
+    assert fhir("Patient", tokens["doctor_b"]).body["total"] == 0

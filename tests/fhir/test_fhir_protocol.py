@@ -11,7 +11,7 @@ pytestmark = pytest.mark.clock
 
 def test_the_capability_statement_lists_what_is_implemented_without_a_token(fhir):
     answer = fhir("metadata")
-    assert answer.status_code == 200
+    assert answer.status_code == 200 and answer.get_data(as_text=True).startswith('{"resourceType"')
     statement = answer.body
     assert statement["fhirVersion"] == "4.0.1" and statement["format"] == ["json"]
     resources = {r["type"]: r for r in statement["rest"][0]["resource"]}
@@ -63,6 +63,7 @@ def test_unknown_parameters_are_ignored_unless_handling_is_strict(fhir, clinic, 
     strict = fhir("Encounter?colour=blue", token, Prefer="handling=strict")
     assert strict.status_code == 400 and issue(strict)["code"] == "not-supported"
     assert fhir("Encounter?_count=1", token, Prefer="handling=strict").status_code == 200
+    assert fhir("Encounter?colour=blue", token, Prefer="return=representation, handling=strict").status_code == 400
 
 
 def test_paging_follows_next_links_through_every_match_once(fhir, clinic, tokens):

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from app.appointments.models import Appointment
 from app.events.models import OutboxEvent
 from app.extensions import db
-from app.timeutil import clinic_today
+from app.timeutil import clinic_today, clinic_zone
 from tests.api.tokens import token_for
 from tests.fhir.conftest import ids
 from tests.test_booking import a_slot, do_book
@@ -100,7 +100,8 @@ def test_appointments_by_patient_practitioner_date_and_status_with_includes(app,
     assert mine["total"] == 4  # the chart's three visits and this one
     pending = fhir(f"Appointment?patient={clinic.patient_a.id}&status=pending", token).body
     assert ids(pending) == [str(booked)]
-    day = slot.start.date()
+    with app.app_context():
+        day = slot.start.astimezone(clinic_zone()).date()
     dated = fhir(f"Appointment?date=ge{day}&date=le{day}&practitioner=Practitioner/{clinic.doctor_a.id}", token)
     assert ids(dated.body) == [str(booked)]
     fulfilled = fhir("Appointment?status=fulfilled", token).body

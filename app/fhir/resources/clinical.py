@@ -73,14 +73,14 @@ def encounter(row: Encounter) -> dict:
 def read_encounter(ident: str) -> dict:
     row = records.get_encounter(_number(ident))
     decision = read_encounter_of(row, _number(ident), Kind.ENCOUNTER)
-    access.audit(row.patient_id, ["encounter", "diagnosis"], view="fhir.Encounter.read", decision=decision,
+    access.audit(row.patient_id, ["encounter"], view="fhir.Encounter.read", decision=decision,
                  entity_type="encounter", entity_id=row.id)
     return encounter(row)
 
 
 def search_encounter(query: SearchQuery) -> Page:
     patient_id, decision = access.searched_patient(query, Kind.ENCOUNTER)
-    access.audit(patient_id, ["encounter", "diagnosis"], view="fhir.Encounter.search", decision=decision)
+    access.audit(patient_id, ["encounter"], view="fhir.Encounter.search", decision=decision)
     return list_page(query, [encounter(e) for e in visible_encounters(patient_id)], key=lambda r: [int(r["id"])])
 
 
