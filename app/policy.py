@@ -289,6 +289,12 @@ def has_care_relationship(doctor_id: int, patient_id: int, now: datetime | None 
         in_care_of(doctor_id, now).where(Appointment.patient_id == patient_id)))) is True
 
 
+def opened_by_break_glass(doctor_id: int, now: datetime | None = None) -> sa.Select:
+    """The ids of the patients whose record `doctor_id` opened with a break-glass grant that is still active."""
+    return sa.select(BreakGlassGrant.patient_id).where(BreakGlassGrant.doctor_id == doctor_id,
+                                                       BreakGlassGrant.expires_at > (now or utcnow()))
+
+
 def active_grant(doctor_id: int, patient_id: int, now: datetime | None = None) -> BreakGlassGrant | None:
     return db.session.scalar(sa.select(BreakGlassGrant).where(
         BreakGlassGrant.doctor_id == doctor_id, BreakGlassGrant.patient_id == patient_id,
