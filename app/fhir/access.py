@@ -18,6 +18,7 @@ from app.accounts.models import Role, User
 from app.api.auth import actor, authorize
 from app.extensions import db
 from app.fhir.outcomes import FhirError
+from app.fhir.search import as_id
 from app.policy import Decision, Kind, Resource, Verb, decide
 from app.records import services as records
 
@@ -82,9 +83,8 @@ def searched_patient(query, kind: Kind) -> tuple[int, Decision]:
             raise FhirError(400, "Name the patient: this search reads one patient's record (patient=<id>).",
                             code="required", expression="patient")
         ident = str(me().id)
-    if not ident.isdigit() or len(ident) > 18:
-        return 0, read_record(0, kind)  # names nobody: the policy's 404
-    return int(ident), read_record(int(ident), kind)
+    patient_id = as_id(ident)  # 0 names nobody: the policy's 404
+    return patient_id, read_record(patient_id, kind)
 
 
 def audit(patient_id: int, categories: list[str], *, view: str, decision: Decision,

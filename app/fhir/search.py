@@ -47,6 +47,14 @@ def strict() -> bool:
 
 # --- parameter values ---------------------------------------------------------------------------------------
 
+_ID = re.compile(r"[1-9][0-9]{0,17}")
+
+
+def as_id(text: str | None) -> int:
+    """The database id a FHIR id or parameter names, or 0 (which names nothing)."""
+    return int(text) if text and _ID.fullmatch(text) else 0
+
+
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,6})?)?"
                    r"(Z|[+-]\d{2}:\d{2})?)?)?)?$")
 DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le")
@@ -91,6 +99,8 @@ def parse_date(name: str, text: str) -> DateParam:
         raise FhirError(400, f"{name}: {text[:40]!r} is not a FHIR date (YYYY, YYYY-MM, YYYY-MM-DD or a dateTime, "
                              f"with an optional prefix {', '.join(DATE_PREFIXES)}).", expression=name)
     year, month, day, hour, minute, second, zone = match.groups()
+    if not 1000 <= int(year) <= 9998:  # the database's range of dates, with a year to spare
+        raise FhirError(400, f"{name}: {text[:40]!r} is out of range.", expression=name)
     try:
         if hour is None:
             start = date(int(year), int(month or 1), int(day or 1))
@@ -182,7 +192,7 @@ class SearchQuery:
     def _result_parameter(self, name: str, items: list[str]) -> None:
         value = items[-1]
         if name == "_count":
-            if not value.isdigit():
+            if not re.fullmatch(r"[0-9]{1,9}", value):
                 raise FhirError(400, "_count must be a whole number from 0.", expression="_count")
             self.count = min(int(value), MAX_COUNT)
         elif name == "_cursor":
@@ -298,7 +308,7 @@ def sql_page(query: SearchQuery, select: sa.Select, id_column, to_resource: Call
 def common_sql(query: SearchQuery, select: sa.Select, id_column, updated_column) -> sa.Select:
     """`_id` and `_lastUpdated` as SQL, for a type whose ids are its table's integer ids."""
     for ors in query.ids():
-        select = select.where(id_column.in_([int(v) for v in ors if v.isdigit() and len(v) <= 18] or [-1]))
+        select = select.where(id_column.in_([as_id(v) for v in ors]))
     for ors in query.dates("_lastUpdated"):
         select = select.where(sa.or_(*(p.clause(updated_column) for p in ors)))
     return select

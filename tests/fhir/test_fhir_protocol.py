@@ -88,3 +88,15 @@ def test_last_updated_and_id_filter_every_type(fhir, clinic, tokens):
     assert ids(fhir(f"Encounter?patient={clinic.patient_a.id}&_id={clinic.chart.current_id}", token).body) == \
         [str(clinic.chart.current_id)]
     assert ids(fhir(f"Practitioner?_id={clinic.doctor_b.id}", token).body) == [str(clinic.doctor_b.id)]
+
+
+@pytest.mark.parametrize("path", [
+    "Patient?_id=²", "Patient?identifier=²", "Patient?_count=" + "9" * 5000, "Patient?birthdate=0001-01-01",
+    "Patient?birthdate=9999-12-31T23:59:59-12:00", "Appointment?date=ge2026-02-30", "Appointment?patient=²",
+    "Slot/1-2-99999999999999999999", "Slot/²-1-1", "Observation/1-heart-rate", "Observation/x", "Schedule/1-2-3",
+    "Appointment?practitioner=Patient/1", "Encounter?patient=" + "1" * 40, "Patient?_cursor=W10",
+    "Slot?start=ge2026-01-01T25:00Z", "Observation?date=lt2026-13", "Patient?name:exact=%00",
+])
+def test_odd_values_are_answered_never_a_500(fhir, clinic, tokens, path):
+    answer = fhir(path, tokens["patient_a"])
+    assert answer.status_code in (200, 400, 403, 404), (path, answer.body)

@@ -16,7 +16,7 @@ from app.extensions import db
 from app.fhir import access
 from app.fhir.resources import directory, patient as patients
 from app.fhir.resources.common import instant, meta, ref
-from app.fhir.search import Page, SearchQuery, common_sql, sql_page
+from app.fhir.search import Page, SearchQuery, as_id, common_sql, sql_page
 from app.policy import Kind, Resource, Verb
 
 SEARCH_PARAMS = {"patient": "reference", "practitioner": "reference", "date": "date", "status": "token"}
@@ -54,7 +54,7 @@ def _appointments() -> sa.Select:
 
 
 def read(ident: str) -> dict:
-    appointment_id = int(ident) if ident.isdigit() and len(ident) <= 18 else 0
+    appointment_id = as_id(ident)
     appointment = db.session.scalar(_appointments().where(Appointment.id == appointment_id))
     authorize(Verb.READ, Resource.appointment(appointment_id, appointment))
     return to_fhir(appointment)
@@ -78,14 +78,14 @@ def search(query: SearchQuery) -> Page:
     for ors in query.references("patient", "Patient"):
         for ident in ors:
             if own_patient is not None and ident != str(own_patient):  # another patient's: the policy's 404
-                other = int(ident) if ident.isdigit() and len(ident) <= 18 else 0
+                other = as_id(ident)
                 authorize(Verb.READ, Resource.appointments_of(db.session.get(User, other), other))
-        select = select.where(Appointment.patient_id.in_([int(i) for i in ors if i.isdigit() and len(i) <= 18] or [-1]))
+        select = select.where(Appointment.patient_id.in_([as_id(i) for i in ors]))
     for ors in query.references("practitioner", "Practitioner"):
         for ident in ors:
             if own_doctor is not None and ident != str(own_doctor):  # another doctor's: the policy's 404
                 authorize(Verb.READ, Resource.missing(Kind.APPOINTMENT, f"doctor:{ident}"))
-        select = select.where(Appointment.doctor_id.in_([int(i) for i in ors if i.isdigit() and len(i) <= 18] or [-1]))
+        select = select.where(Appointment.doctor_id.in_([as_id(i) for i in ors]))
     for ors in query.dates("date"):
         select = select.where(sa.or_(*(p.clause(Appointment.starts_at) for p in ors)))
     for ors in query.tokens("status"):

@@ -18,7 +18,7 @@ from app.api.auth import authorize
 from app.extensions import db
 from app.fhir import access
 from app.fhir.resources.common import ICD10CM, instant, meta, ref
-from app.fhir.search import Page, SearchQuery, list_page
+from app.fhir.search import Page, SearchQuery, as_id, list_page
 from app.policy import Kind, Resource, Verb
 from app.records import services as records
 from app.records.models import Allergy, Diagnosis, Encounter, Prescription
@@ -32,10 +32,6 @@ CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-st
 ALLERGY_CLINICAL = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 ALLERGY_VERIFICATION = "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"
 UCUM = "http://unitsofmeasure.org"
-
-
-def _number(ident: str) -> int:
-    return int(ident) if ident.isdigit() and len(ident) <= 18 else 0
 
 
 def visible_encounters(patient_id: int) -> list[Encounter]:
@@ -71,8 +67,8 @@ def encounter(row: Encounter) -> dict:
 
 
 def read_encounter(ident: str) -> dict:
-    row = records.get_encounter(_number(ident))
-    decision = read_encounter_of(row, _number(ident), Kind.ENCOUNTER)
+    row = records.get_encounter(as_id(ident))
+    decision = read_encounter_of(row, as_id(ident), Kind.ENCOUNTER)
     access.audit(row.patient_id, ["encounter"], view="fhir.Encounter.read", decision=decision,
                  entity_type="encounter", entity_id=row.id)
     return encounter(row)
@@ -101,9 +97,9 @@ def condition(diagnosis: Diagnosis, row: Encounter) -> dict:
 
 
 def read_condition(ident: str) -> dict:
-    diagnosis = db.session.get(Diagnosis, _number(ident))
+    diagnosis = db.session.get(Diagnosis, as_id(ident))
     row = records.get_encounter(diagnosis.encounter_id) if diagnosis else None
-    decision = read_encounter_of(row, _number(ident), Kind.RECORD)
+    decision = read_encounter_of(row, as_id(ident), Kind.RECORD)
     access.audit(row.patient_id, ["diagnosis"], view="fhir.Condition.read", decision=decision,
                  entity_type="diagnosis", entity_id=diagnosis.id)
     return condition(diagnosis, row)
@@ -144,9 +140,9 @@ def medication_request(prescription: Prescription, row: Encounter) -> dict:
 
 
 def read_medication_request(ident: str) -> dict:
-    prescription = db.session.get(Prescription, _number(ident))
+    prescription = db.session.get(Prescription, as_id(ident))
     row = records.get_encounter(prescription.encounter_id) if prescription else None
-    decision = read_encounter_of(row, _number(ident), Kind.RECORD)
+    decision = read_encounter_of(row, as_id(ident), Kind.RECORD)
     access.audit(row.patient_id, ["prescription"], view="fhir.MedicationRequest.read", decision=decision,
                  entity_type="prescription", entity_id=prescription.id)
     return medication_request(prescription, row)
@@ -179,9 +175,9 @@ def allergy_intolerance(allergy: Allergy) -> dict:
 
 
 def read_allergy_intolerance(ident: str) -> dict:
-    allergy = db.session.scalar(sa.select(Allergy).where(Allergy.id == _number(ident)))
+    allergy = db.session.scalar(sa.select(Allergy).where(Allergy.id == as_id(ident)))
     if allergy is None:
-        authorize(Verb.READ, Resource.missing(Kind.RECORD, _number(ident)))
+        authorize(Verb.READ, Resource.missing(Kind.RECORD, as_id(ident)))
     decision = access.read_record(allergy.patient_id, Kind.RECORD)
     access.audit(allergy.patient_id, ["allergy"], view="fhir.AllergyIntolerance.read", decision=decision,
                  entity_type="allergy", entity_id=allergy.id)

@@ -13,7 +13,8 @@ from app.extensions import db
 from app.fhir import access
 from app.fhir.outcomes import FhirError
 from app.fhir.resources.common import human_name, meta, ref, system
-from app.fhir.search import Page, SearchQuery, common_sql, list_page, sql_page, string_clause, string_matches
+from app.fhir.search import (Page, SearchQuery, as_id, common_sql, list_page, sql_page, string_clause,
+                             string_matches)
 from app.policy import Kind
 
 CLINIC_ID = "clinic"
@@ -46,7 +47,7 @@ def doctor_profiles(ids: set[int]) -> list[DoctorProfile]:
 
 def read_practitioner(ident: str) -> dict:
     access.require_directory(Kind.PRACTITIONER)
-    profile = db.session.scalar(_doctors().where(DoctorProfile.user_id == _number(ident)))
+    profile = db.session.scalar(_doctors().where(DoctorProfile.user_id == as_id(ident)))
     if profile is None:
         raise not_found("Practitioner", ident)
     return practitioner(profile)
@@ -122,7 +123,7 @@ def read_organization(ident: str) -> dict:
     access.require_directory(Kind.PRACTITIONER)
     if ident == CLINIC_ID:
         return clinic()
-    department = db.session.get(Department, _number(ident))
+    department = db.session.get(Department, as_id(ident))
     if department is None:
         raise not_found("Organization", ident)
     return department_organization(department)
@@ -142,14 +143,9 @@ def not_found(resource_type: str, ident: str) -> FhirError:
     return FhirError(404, f"{resource_type}/{ident[:64]} is not known.", code="not-found")
 
 
-def _number(ident: str) -> int:
-    """An integer id, or -1 (which names nothing) for anything else."""
-    return int(ident) if ident.isdigit() and len(ident) <= 18 else -1
-
-
 def split_pair(ident: str, resource_type: str) -> tuple[int, int]:
     """`<doctor>-<department>` (a PractitionerRole's or Schedule's id)."""
     parts = ident.split("-")
-    if len(parts) != 2 or not all(p.isdigit() and len(p) <= 18 for p in parts):
+    if len(parts) != 2 or not all(as_id(p) for p in parts):
         raise not_found(resource_type, ident)
-    return int(parts[0]), int(parts[1])
+    return as_id(parts[0]), as_id(parts[1])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from app.fhir import access
 from app.fhir.resources import appointment, clinical, observation, patient as patients
-from app.fhir.search import Page, SearchQuery, list_page
+from app.fhir.search import Page, SearchQuery, as_id, list_page
 from app.policy import Kind, Resource
 
 ORDER = ("Patient", "Appointment", "Encounter", "Condition", "MedicationRequest", "AllergyIntolerance",
@@ -16,7 +16,7 @@ ORDER = ("Patient", "Appointment", "Encounter", "Condition", "MedicationRequest"
 
 
 def everything(ident: str, query: SearchQuery) -> Page:
-    patient_id = int(ident) if ident.isdigit() and len(ident) <= 18 else 0
+    patient_id = as_id(ident)
     decision = access.read_patient(patient_id)
     found = [patients.to_fhir(patients.get(patient_id))]
     if access.may(Kind.APPOINTMENT, Resource.record(patient_id)):

@@ -13,7 +13,7 @@ from app.fhir import access
 from app.fhir.outcomes import FhirError
 from app.fhir.resources.clinical import read_encounter_of, visible_encounters
 from app.fhir.resources.common import LOINC, UCUM, instant, meta, ref
-from app.fhir.search import Page, SearchQuery, list_page
+from app.fhir.search import Page, SearchQuery, as_id, list_page
 from app.policy import Kind
 from app.records import services as records
 from app.records.models import Encounter
@@ -105,7 +105,7 @@ def _key(resource: dict) -> list[int]:
 
 def read(ident: str) -> dict:
     encounter_part, _, slug = ident.partition("-")
-    encounter_id = int(encounter_part) if encounter_part.isdigit() and len(encounter_part) <= 18 else 0
+    encounter_id = as_id(encounter_part)
     row = records.get_encounter(encounter_id)
     decision = read_encounter_of(row, encounter_id, Kind.RECORD)
     found = next((o for o in observations(row) if o["id"] == ident), None)

@@ -8,10 +8,8 @@ from app.accounts.models import PatientProfile, Role, User
 from app.extensions import db
 from app.fhir import access
 from app.fhir.resources.common import day, human_name, meta, system
-from app.fhir.search import Page, SearchQuery, common_sql, sql_page, string_clause
-from app.policy import Kind, in_care_of
-from app.records.models import BreakGlassGrant
-from app.timeutil import utcnow
+from app.fhir.search import Page, SearchQuery, as_id, common_sql, sql_page, string_clause
+from app.policy import Kind, in_care_of, opened_by_break_glass
 
 SEARCH_PARAMS = {"name": "string", "birthdate": "date", "identifier": "token", "email": "token"}
 V2_RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/v2-0131"
@@ -45,7 +43,7 @@ def get(patient_id: int) -> User | None:
 
 
 def read(ident: str) -> dict:
-    patient_id = int(ident) if ident.isdigit() and len(ident) <= 18 else 0
+    patient_id = as_id(ident)
     access.read_patient(patient_id)
     return to_fhir(get(patient_id))
 
@@ -58,9 +56,7 @@ def findable() -> sa.Select:
         access.read_patient(me.id)
         return patients().where(User.id == me.id)
     access.require_area("doctor", Kind.PATIENT)
-    glass = sa.select(BreakGlassGrant.patient_id).where(BreakGlassGrant.doctor_id == me.id,
-                                                         BreakGlassGrant.expires_at > utcnow())
-    return patients().where(sa.or_(User.id.in_(in_care_of(me.id)), User.id.in_(glass)))
+    return patients().where(sa.or_(User.id.in_(in_care_of(me.id)), User.id.in_(opened_by_break_glass(me.id))))
 
 
 def search(query: SearchQuery) -> Page:
@@ -79,7 +75,6 @@ def narrowed(query: SearchQuery, select: sa.Select) -> sa.Select:
         select = select.where(User.email.in_([t.code for t in ors if t.system in (None, "email") and t.code]
                                              or [""]))
     for ors in query.tokens("identifier"):
-        ids = [t.code for t in ors if t.system in (None, system("patient")) and t.code and t.code.isdigit()
-               and len(t.code) <= 18]
-        select = select.where(User.id.in_([int(i) for i in ids] or [-1]))
+        select = select.where(User.id.in_([as_id(t.code) for t in ors if t.system in (None, system("patient"))]
+                                          or [0]))
     return select

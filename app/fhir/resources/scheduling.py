@@ -7,6 +7,7 @@ seconds>`. Reading a slot asks the engine again: a slot that is no longer free i
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
@@ -20,7 +21,7 @@ from app.fhir import access
 from app.fhir.outcomes import FhirError
 from app.fhir.resources.common import instant, ref
 from app.fhir.resources.directory import not_found, role_id, split_pair
-from app.fhir.search import Page, SearchQuery, list_page
+from app.fhir.search import Page, SearchQuery, as_id, list_page
 from app.policy import Kind
 from app.scheduling.slots import Slot
 from app.timeutil import clinic_today, clinic_zone
@@ -82,7 +83,7 @@ def slot(free: Slot) -> dict:
 
 def decode_slot_id(ident: str) -> tuple[int, int, datetime]:
     parts = ident.split("-")
-    if len(parts) != 3 or not all(p.isdigit() and len(p) <= 12 for p in parts):
+    if len(parts) != 3 or not all(as_id(p) for p in parts[:2]) or not re.fullmatch(r"[1-9][0-9]{0,11}", parts[2]):
         raise not_found("Slot", ident)
     try:
         start = datetime.fromtimestamp(int(parts[2]), tz=timezone.utc)
@@ -131,8 +132,8 @@ def search_slot(query: SearchQuery) -> Page:
         pairs = set()
         for ident in ors:
             parts = ident.split("-")
-            if len(parts) == 2 and all(p.isdigit() and len(p) <= 18 for p in parts):
-                pairs.add((int(parts[0]), int(parts[1])))
+            if len(parts) == 2:
+                pairs.add((as_id(parts[0]), as_id(parts[1])))
         wanted = pairs if wanted is None else wanted & pairs
     if any(not any(t.code == "free" and t.system in (None, "http://hl7.org/fhir/slotstatus") for t in ors)
            for ors in query.tokens("status")):
