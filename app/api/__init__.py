@@ -29,7 +29,7 @@ class IdConverter(BaseConverter):
 
 
 # The programs' doors that only a bearer token opens: the API and the FHIR endpoint (app.fhir).
-BEARER_ONLY_PREFIXES = (bp.url_prefix + "/", "/fhir/R4/")
+BEARER_ONLY_PREFIXES = (bp.url_prefix + "/", "/fhir/")
 
 
 class CookieSessionsOutsideTheApi(SecureCookieSessionInterface):

@@ -100,3 +100,11 @@ def test_last_updated_and_id_filter_every_type(fhir, clinic, tokens):
 def test_odd_values_are_answered_never_a_500(fhir, clinic, tokens, path):
     answer = fhir(path, tokens["patient_a"])
     assert answer.status_code in (200, 400, 403, 404), (path, answer.body)
+
+
+def test_the_apis_rate_limits_count_fhir_requests(app, fhir, clinic, tokens, monkeypatch):
+    monkeypatch.setitem(app.config, "HMS_API_RATE_LIMIT_CLIENT", (2, 60))
+    assert [fhir("Practitioner", tokens["patient_a"]).status_code for _ in range(2)] == [200, 200]
+    refused = fhir("Practitioner", tokens["patient_a"])
+    assert refused.status_code == 429 and issue(refused)["code"] == "throttled"
+    assert int(refused.headers["Retry-After"]) > 0

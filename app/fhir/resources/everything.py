@@ -22,12 +22,14 @@ def everything(ident: str, query: SearchQuery) -> Page:
     if access.may(Kind.APPOINTMENT, Resource.record(patient_id)):
         found += appointment.of_patient(patient_id)
     categories = []
+    encounters = None
     if access.may(Kind.ENCOUNTER, Resource.record(patient_id)):
         categories.append("encounter")
-        found += [clinical.encounter(e) for e in clinical.visible_encounters(patient_id)]
+        encounters = clinical.visible_encounters(patient_id)
+        found += [clinical.encounter(e) for e in encounters]
     if access.may(Kind.RECORD, Resource.record(patient_id)):
         categories += ["diagnosis", "prescription", "allergy", "vitals"]
-        encounters = clinical.visible_encounters(patient_id)
+        encounters = encounters if encounters is not None else clinical.visible_encounters(patient_id)
         found += [clinical.condition(d, e) for e in encounters for d in e.diagnoses]
         found += [clinical.medication_request(p, e) for e in encounters for p in e.prescriptions]
         found += [clinical.allergy_intolerance(a) for a in clinical.records.allergies(patient_id)]
