@@ -24,7 +24,8 @@ def every_route(app, patient_id: int):
                  "token": "not-a-token", "department_id": 1, "doctor_id": 1, "window_id": 1, "entry_id": 1,
                  "action": "activate", "appointment_id": 1, "encounter_id": 1, "diagnosis_id": 1, "prescription_id": 1,
                  "allergy_id": 1, "invoice_id": 1, "line_id": 1, "payment_id": 1,
-                 "refund_id": 1, "decision": "approve", "claim_id": 1, "item_id": 1, "user_id": 1}
+                 "refund_id": 1, "decision": "approve", "claim_id": 1, "item_id": 1, "user_id": 1,
+                 "resource_type": "Patient", "resource_id": str(patient_id)}  # the FHIR routes
     for rule in app.url_map.iter_rules():
         args = {name: arguments[name] for name in rule.arguments}
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
