@@ -247,7 +247,7 @@ class SearchQuery:
 
 # --- string matching (names) ------------------------------------------------------------------------------
 
-def string_clause(column, name: str, modifier: str, text: str) -> sa.ColumnElement[bool]:
+def string_clause(column, modifier: str, text: str) -> sa.ColumnElement[bool]:
     """FHIR string search on a name held whole: a word of it starts with the text (any case); :exact is the
     whole value, :contains anywhere."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -279,7 +279,7 @@ def decode_cursor(text: str) -> list:
     except (binascii.Error, ValueError, UnicodeDecodeError):
         values = None
     if not isinstance(values, list) or not values or not all(
-            isinstance(v, int | str) and not isinstance(v, bool) for v in values):
+            (isinstance(v, int) and not isinstance(v, bool) and abs(v) < 2**63) or isinstance(v, str) for v in values):
         raise FhirError(400, "_cursor is not one this server gave.", expression="_cursor")
     return values
 
@@ -317,7 +317,8 @@ def common_sql(query: SearchQuery, select: sa.Select, id_column, updated_column)
 def list_page(query: SearchQuery, resources: Iterable[dict], key: Callable[[dict], list]) -> Page:
     """A page of resources built in memory (derived ones: slots, vital signs, the directory): `_id` and
     `_lastUpdated` are applied here, then the keyset position."""
-    matches = [r for r in resources if _common_matches(query, r)]
+    ids, updated = query.ids(), query.dates("_lastUpdated")
+    matches = [r for r in resources if _common_matches(r, ids, updated)]
     matches.sort(key=key)
     total = len(matches)
     if query.cursor is not None:
@@ -331,12 +332,14 @@ def list_page(query: SearchQuery, resources: Iterable[dict], key: Callable[[dict
     return Page(page, total, cursor)
 
 
-def _common_matches(query: SearchQuery, resource: dict) -> bool:
-    if not all(resource["id"] in ors for ors in query.ids()):
+def _common_matches(resource: dict, ids: list[list[str]], updated: list[list[DateParam]]) -> bool:
+    if not all(resource["id"] in ors for ors in ids):
         return False
-    updated = resource.get("meta", {}).get("lastUpdated")
-    moment = datetime.fromisoformat(updated) if updated else None
-    return all(any(p.matches(moment) for p in ors) for ors in query.dates("_lastUpdated"))
+    if not updated:
+        return True
+    last = resource.get("meta", {}).get("lastUpdated")
+    moment = datetime.fromisoformat(last) if last else None
+    return all(any(p.matches(moment) for p in ors) for ors in updated)
 
 
 def bundle(query: SearchQuery, page: Page) -> dict:
@@ -347,4 +350,7 @@ def bundle(query: SearchQuery, page: Page) -> dict:
                 "search": {"mode": "match"}} for r in page.resources]
     entries += [{"fullUrl": f"{base_url()}/{r['resourceType']}/{r['id']}", "resource": r,
                  "search": {"mode": "include"}} for r in page.included]
-    return {"resourceType": "Bundle", "type": "searchset", "total": page.total, "link": links, "entry": entries}
+    result = {"resourceType": "Bundle", "type": "searchset", "total": page.total, "link": links}
+    if entries:  # FHIR JSON has no empty arrays
+        result["entry"] = entries
+    return result

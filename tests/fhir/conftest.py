@@ -36,9 +36,21 @@ MODELS = {model.__name__: model for model in (
 BASE = "/fhir/R4"
 
 
+def no_empty_values(value, where: str = "") -> None:
+    """FHIR JSON has no empty arrays, objects or strings, and no nulls (R4 JSON representation, 2.6.2)."""
+    assert value not in ([], {}, "", None), f"an empty value at {where or '/'}"
+    if isinstance(value, dict):
+        for name, item in value.items():
+            no_empty_values(item, f"{where}/{name}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            no_empty_values(item, f"{where}/{index}")
+
+
 def valid(resource: dict) -> dict:
     """The resource, after its R4B model accepted it (a Bundle: each entry's resource too)."""
     kind = resource["resourceType"]
+    no_empty_values(resource)
     MODELS[kind].model_validate(resource)
     for entry in resource.get("entry", []):
         valid(entry["resource"])

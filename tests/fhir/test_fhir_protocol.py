@@ -77,7 +77,8 @@ def test_paging_follows_next_links_through_every_match_once(fhir, clinic, tokens
         seen += ids(page)
         url = next((link["url"] for link in page["link"] if link["relation"] == "next"), None)
     assert seen == ids(whole)
-    assert fhir("Observation?_count=0", token).body == {**whole, "entry": [], "link": [
+    only_total = {name: value for name, value in whole.items() if name != "entry"}
+    assert fhir("Observation?_count=0", token).body == {**only_total, "link": [
         {"relation": "self", "url": whole["link"][0]["url"].replace("_count=100", "_count=0")}]}
 
 

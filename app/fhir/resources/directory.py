@@ -57,7 +57,7 @@ def search_practitioner(query: SearchQuery) -> Page:
     access.require_directory(Kind.PRACTITIONER)
     select = common_sql(query, _doctors(), DoctorProfile.user_id, User.updated_at)
     for ors in query.strings("name"):
-        select = select.where(sa.or_(*(string_clause(User.full_name, "name", m, text) for m, text in ors)))
+        select = select.where(sa.or_(*(string_clause(User.full_name, m, text) for m, text in ors)))
     return sql_page(query, select, DoctorProfile.user_id, practitioner, id_of=lambda p: p.user_id)
 
 

@@ -67,7 +67,7 @@ def narrowed(query: SearchQuery, select: sa.Select) -> sa.Select:
     """`select` (the patients the token may find) narrowed by the search parameters."""
     select = common_sql(query, select, User.id, User.updated_at)
     for ors in query.strings("name"):
-        select = select.where(sa.or_(*(string_clause(User.full_name, "name", m, text) for m, text in ors)))
+        select = select.where(sa.or_(*(string_clause(User.full_name, m, text) for m, text in ors)))
     for ors in query.dates("birthdate"):
         born = sa.or_(*(p.clause(PatientProfile.date_of_birth, dates=True) for p in ors))
         select = select.where(User.id.in_(sa.select(PatientProfile.user_id).where(born)))
