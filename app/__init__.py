@@ -37,9 +37,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     errors.init_app(app)
     _init_templates(app)
     _register_blueprints(app)
-    from app import api
+    from app import api, fhir
 
     api.init_app(app)
+    fhir.init_app(app)
     _register_cli(app)
     return app
 

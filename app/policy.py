@@ -110,7 +110,9 @@ class Resource:
     exists: bool = True
     shown_to_patient: bool = True  # an issued bill, a signed encounter
     area: str | None = None
-    scope_kind: Kind | None = None  # an area entered for a token: the kind its scope must name
+    # An area entered for a token: the kind its scope must name. For another resource: asked under another name
+    # (a FHIR Patient is the record's demographics, named by a `Patient` scope), the token's scope names that.
+    scope_kind: Kind | None = None
 
     @classmethod
     def area_of(cls, name: str, *, scope_kind: Kind | None = None) -> Resource:
@@ -203,7 +205,7 @@ def _forbidden(reason: str) -> Decision:
 
 
 def required_scope(verb: Verb, resource: Resource) -> str | None:
-    kind = resource.scope_kind if resource.kind is Kind.AREA else resource.kind
+    kind = resource.scope_kind if resource.kind is Kind.AREA or resource.scope_kind else resource.kind
     return None if kind is None else f"{kind.value}.{verb.value}"
 
 
@@ -308,6 +310,12 @@ def in_care_of(doctor_id: int, now: datetime | None = None) -> sa.Select:
 def has_care_relationship(doctor_id: int, patient_id: int, now: datetime | None = None) -> bool:
     return db.session.scalar(sa.select(sa.exists(
         in_care_of(doctor_id, now).where(Appointment.patient_id == patient_id)))) is True
+
+
+def opened_by_break_glass(doctor_id: int, now: datetime | None = None) -> sa.Select:
+    """The ids of the patients whose record `doctor_id` opened with a break-glass grant that is still active."""
+    return sa.select(BreakGlassGrant.patient_id).where(BreakGlassGrant.doctor_id == doctor_id,
+                                                       BreakGlassGrant.expires_at > (now or utcnow()))
 
 
 def active_grant(doctor_id: int, patient_id: int, now: datetime | None = None) -> BreakGlassGrant | None:

@@ -109,6 +109,11 @@ BILLING_DESK_CHANGE = {**BILLING_DESK, "clerk": OWNER}
 REFUND_DECISION = {**BILLING_AREA, "clerk": FORBIDDEN, "admin": OWNER}
 ADMIN_CHANGE = {**ADMIN_AREA, "admin": OWNER}
 
+# The API (`api.*`) and the FHIR endpoint (`fhir.*`) answer a cookie session 401, whoever is signed in: only a
+# bearer token authorizes them (tests/api and tests/fhir test the tokens). Not a refusal by the policy: nobody
+# asked it, so nothing is audited.
+BEARER_ONLY = profile(plain(401))
+
 
 def methods(get: dict | None = None, post: dict | None = None) -> dict[str, dict[str, Outcome]]:
     return {method: outcomes for method, outcomes in (("GET", get), ("POST", post)) if outcomes is not None}
@@ -129,6 +134,9 @@ MATRIX: dict[str, dict] = {
     # every signed-in person's connected apps; A's grant is revoked by A alone (others: not found)
     "oauth_pages.connected_apps": profile(OK, anonymous=LOGIN),
     "oauth_pages.revoke_app": profile(plain(404), anonymous=LOGIN, patient_a=OWNER),
+    "fhir.metadata": PUBLIC,  # the FHIR CapabilityStatement
+    # FHIR read, search and $everything of A's Patient and record, asked with each visitor's cookie session
+    **dict.fromkeys(("fhir.read", "fhir.search", "fhir.patient_everything"), BEARER_ONLY),
     "auth.login": methods(PUBLIC, profile(OK, anonymous=INVALID)),
     "auth.signup": methods(PUBLIC, profile(OK, anonymous=INVALID)),
     "auth.forgot_password": methods(PUBLIC, profile(INVALID)),
@@ -192,16 +200,14 @@ MATRIX: dict[str, dict] = {
 
 FRESH_SESSION = {"auth.logout"}  # routes that end the visitor's session: asked with a sign-in of their own
 
-# The API (`api.*`) answers a cookie session 401, whoever is signed in: only a bearer token authorizes it. Not a
-# refusal by the policy: nobody asked it, so nothing is audited. Its routes are not asked here (they are not keys
-# of MATRIX): tests/api/test_cookie_sessions.py sends every operation with each role's cookie, and tests/api tests
-# the tokens.
-BEARER_ONLY = profile(plain(401))
+# A route of the API or of FHIR that MATRIX does not name is BEARER_ONLY. The API's routes are not asked here (they
+# are not keys of MATRIX): tests/api/test_cookie_sessions.py sends every operation with each role's cookie.
+BEARER_ONLY_BLUEPRINTS = ("api.", "fhir.")
 
 
 def expected(endpoint: str, method: str) -> dict[str, Outcome] | None:
     """The outcomes of the route's `method` per visitor, or None when MATRIX does not say."""
-    entry = MATRIX.get(endpoint, BEARER_ONLY if endpoint.startswith("api.") else None)
+    entry = MATRIX.get(endpoint, BEARER_ONLY if endpoint.startswith(BEARER_ONLY_BLUEPRINTS) else None)
     if entry is None:
         return None
     return entry.get(method) if "GET" in entry or "POST" in entry else entry
@@ -376,7 +382,10 @@ def _build(password_hash: str) -> World:
             "client_pk": api_client.id}
     report = next(iter(REPORTS))
     by_endpoint = {"billing.claim_paid": {"claim_id": approved.id},
-                   "reports.report": {"key": report}, "reports.export": {"key": report}}
+                   "reports.report": {"key": report}, "reports.export": {"key": report},
+                   "fhir.read": {"resource_type": "Patient", "resource_id": str(patient_a.id)},
+                   "fhir.search": {"resource_type": "Condition"},
+                   "fhir.patient_everything": {"resource_id": str(patient_a.id)}}
     users = {"patient_a": patient_a, "patient_b": patient_b, "doctor_a": doctor_a.user, "doctor_b": doctor_b.user,
              "clerk": clerk, "admin": admin}
     return World(

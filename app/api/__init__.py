@@ -28,19 +28,23 @@ class IdConverter(BaseConverter):
         return str(int(value))
 
 
+# The programs' doors that only a bearer token opens: the API and the FHIR endpoint (app.fhir).
+BEARER_ONLY_PREFIXES = (bp.url_prefix + "/", "/fhir/")
+
+
 class CookieSessionsOutsideTheApi(SecureCookieSessionInterface):
-    """Under `/api/` the cookie session is neither read nor written: a browser's session never authorizes a
-    program's request (no CSRF surface), and a bearer request never touches the session."""
+    """Under `/api/` and `/fhir/` the cookie session is neither read nor written: a browser's session never
+    authorizes a program's request (no CSRF surface), and a bearer request never touches the session."""
 
     def open_session(self, app, request):
-        if request.path.startswith(bp.url_prefix + "/"):
+        if request.path.startswith(BEARER_ONLY_PREFIXES):
             return self.session_class()
         return super().open_session(app, request)
 
     def save_session(self, app, session, response) -> None:
         from flask import request
 
-        if request.path.startswith(bp.url_prefix + "/"):
+        if request.path.startswith(BEARER_ONLY_PREFIXES):
             return
         super().save_session(app, session, response)
 

@@ -24,14 +24,15 @@ from app.policy import Actor, Decision, Kind, Resource, Verb, decide
 REALM = 'realm="HMS API"'
 
 
-def authenticate(operation) -> None:
-    """Before every API view: the token's user becomes the request's user (or nobody, for a public one)."""
+def authenticate(operation, *, audience: str | tuple[str, ...] | None = None) -> None:
+    """Before every API (and FHIR) view: the token's user becomes the request's user (or nobody, for a public
+    one). `audience`: the `aud` values this door accepts (the API's by default)."""
     g._login_user = AnonymousUserMixin()  # Flask-Login: never the cookie session's user
     if operation is None or operation.public:
         return
     try:
         bearer = bearer_tokens.authenticate(request.headers.get("Authorization"),
-                                            audience=bearer_tokens.api_audience())
+                                            audience=audience or bearer_tokens.api_audience())
     except bearer_tokens.BearerError as error:
         if error.reason != "missing":  # a token was shown and refused: audited (no token is just anonymous)
             record_denial(None, None, None, reason=f"token_{error.reason}")

@@ -59,8 +59,9 @@ def token_from_header(header: str | None) -> str:
     return token
 
 
-def authenticate(header: str | None, *, audience: str) -> Bearer:
-    """The bearer of this `Authorization` header, or BearerError."""
+def authenticate(header: str | None, *, audience: str | tuple[str, ...]) -> Bearer:
+    """The bearer of this `Authorization` header (a token for `audience`, or for one of several), or
+    BearerError."""
     token = token_from_header(header)
     try:
         claims = keys.verify_access_token(token, audience=audience)
@@ -101,3 +102,9 @@ def authenticate(header: str | None, *, audience: str) -> Bearer:
 def api_audience() -> str:
     """The audience (`aud`) of tokens for the public API."""
     return keys.issuer() + "/api/v1"
+
+
+def fhir_audience() -> str:
+    """The audience (`aud`) of tokens for the FHIR endpoint: its base URL. The FHIR door also accepts tokens for
+    the public API (`api_audience`): the same resource server, the same scopes."""
+    return keys.issuer() + "/fhir/R4"

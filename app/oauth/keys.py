@@ -118,8 +118,9 @@ def sign_access_token(claims: dict) -> str:
     return jwt.encode({"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": key.kid}, payload, key, algorithms=[ALGORITHM])
 
 
-def verify_access_token(token: str, *, audience: str) -> dict:
-    """The claims of a valid access token for `audience`; otherwise InvalidToken with the reason."""
+def verify_access_token(token: str, *, audience: str | tuple[str, ...]) -> dict:
+    """The claims of a valid access token for `audience` (or for one of several); otherwise InvalidToken with
+    the reason."""
     header = _header(token)
     if header.get("alg") != ALGORITHM:
         raise InvalidToken("algorithm")
@@ -149,7 +150,7 @@ def _header(token: str) -> dict:
     return header
 
 
-def _check_claims(claims: dict, audience: str) -> None:
+def _check_claims(claims: dict, audience: str | tuple[str, ...]) -> None:
     now = int(utcnow().timestamp())
     exp, iat = claims.get("exp"), claims.get("iat")
     if not _is_time(exp) or not _is_time(iat):
@@ -160,8 +161,9 @@ def _check_claims(claims: dict, audience: str) -> None:
         raise InvalidToken("not_yet_valid")
     if claims.get("iss") != issuer():
         raise InvalidToken("issuer")
+    accepted = (audience,) if isinstance(audience, str) else audience
     aud = claims.get("aud")
-    if aud != audience and not (isinstance(aud, list) and audience in aud):
+    if not any(isinstance(given, str) and given in accepted for given in (aud if isinstance(aud, list) else [aud])):
         raise InvalidToken("audience")
 
 

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 RESOURCES: dict[str, str] = {
     "Patient": "patient",
     "Practitioner": "practitioner",  # doctors and departments (reading is open to every signed-in role)
+    "PractitionerRole": "practitioner",  # a doctor in a department, with their specialty
+    "Organization": "practitioner",  # the clinic and its departments
     "Appointment": "appointment",
     "Slot": "appointment",  # free slots are read to book an appointment
     "Schedule": "schedule",  # a doctor's availability windows and time off
@@ -147,6 +149,7 @@ def describe(text: str) -> list[str]:
 
 def _plural(resource: str) -> str:
     names = {"Patient": "patient profiles", "Practitioner": "doctors and departments",
+             "PractitionerRole": "doctors' roles in departments", "Organization": "the clinic and its departments",
              "Appointment": "appointments", "Slot": "free appointment slots", "Schedule": "doctors' schedules",
              "Encounter": "visit notes", "Condition": "diagnoses", "MedicationRequest": "prescriptions",
              "AllergyIntolerance": "allergies", "Observation": "vital signs", "Invoice": "bills and payments",

@@ -1,7 +1,8 @@
 """Error pages in the site's layout, for every status a user can meet.
 
 Under the programs' prefixes (`/api/`, `/oauth/`, `/.well-known/`) the same handlers answer RFC 9457
-problem+json instead (`app/api/problems.py`): a program never gets an HTML page or a stack trace.
+problem+json instead (`app/api/problems.py`), and under `/fhir/` a FHIR OperationOutcome (`app/fhir/outcomes.py`):
+a program never gets an HTML page or a stack trace. `_program_error` is the one place that decides.
 """
 from __future__ import annotations
 
@@ -28,14 +29,28 @@ def render_error(status: int, detail: str | None = None):
                            message=detail or message), status
 
 
-def init_app(app: Flask) -> None:
+def _program_error(error: HTTPException):
+    """The answer of an error under a program's prefix (problem+json, or a FHIR OperationOutcome); None for a
+    page."""
     from app.api import problems
+    from app.fhir import outcomes
 
-    @app.errorhandler(CSRFError)
-    def csrf_error(error: CSRFError):
-        if problems.is_api_path(request.path):
+    if outcomes.is_fhir_path(request.path):
+        return outcomes.outcome_for_http_error(error)
+    if problems.is_api_path(request.path):
+        if isinstance(error, CSRFError):
             slug, title = problems.CSRF_FAILED
             return problems.problem_response(400, error.description, slug=slug, title=title)
+        return problems.problem_for_http_error(error)
+    return None
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        answer = _program_error(error)
+        if answer is not None:
+            return answer
         return render_error(400, "The form was sent without a valid security token. "
                                  "Reload the page and try again.")
 
@@ -43,8 +58,9 @@ def init_app(app: Flask) -> None:
     def http_error(error: HTTPException):
         if error.code is None or error.code < 400:
             return error
-        if problems.is_api_path(request.path):
-            return problems.problem_for_http_error(error)
+        answer = _program_error(error)
+        if answer is not None:
+            return answer
         detail = error.description if getattr(error, "friendly", False) else None
         return render_error(error.code, detail)
 
@@ -56,6 +72,7 @@ def init_app(app: Flask) -> None:
         from app.extensions import db
 
         db.session.rollback()
-        if problems.is_api_path(request.path):
-            return problems.problem_response(InternalServerError.code)
+        answer = _program_error(InternalServerError())
+        if answer is not None:
+            return answer
         return render_error(InternalServerError.code)

@@ -1,0 +1,49 @@
+"""`GET /fhir/R4/metadata`: the CapabilityStatement, made from the registry of resource types
+(`app.fhir.resources.TYPES`), so it lists exactly what is implemented: read and search-type of each type, its
+search parameters and includes, and `Patient/$everything`."""
+from __future__ import annotations
+
+from flask import current_app
+
+from app.fhir.resources import TYPES
+from app.fhir.search import COMMON, DEFAULT_COUNT, MAX_COUNT, base_url
+
+FHIR_VERSION = "4.0.1"
+STATEMENT_DATE = "2026-12-04"  # when what the statement lists last changed
+EVERYTHING = "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+SEARCH_PARAMETER_BASE = "http://hl7.org/fhir/SearchParameter/"
+# the standard definitions of the parameters that have one under this name
+_STANDARD = {"_id": "Resource-id", "_lastUpdated": "Resource-lastUpdated"}
+
+
+def capability_statement() -> dict:
+    resources = []
+    for resource_type in TYPES.values():
+        params = [{"name": name, "type": kind, **({"definition": SEARCH_PARAMETER_BASE + _STANDARD[name]}
+                                                   if name in _STANDARD else {})}
+                  for name, kind in {**COMMON, **resource_type.params}.items()]
+        entry = {"type": resource_type.name, "documentation": resource_type.documentation,
+                 "interaction": [{"code": "read"}, {"code": "search-type"}],
+                 "versioning": "no-version", "readHistory": False, "updateCreate": False,
+                 "searchParam": params}
+        if resource_type.includes:
+            entry["searchInclude"] = list(resource_type.includes)
+        if resource_type.name == "Patient":
+            entry["operation"] = [{"name": "everything", "definition": EVERYTHING}]
+        resources.append(entry)
+    return {
+        "resourceType": "CapabilityStatement", "status": "active", "date": STATEMENT_DATE,
+        "publisher": current_app.config["HMS_CLINIC_NAME"], "kind": "instance",
+        "software": {"name": "HMS"},
+        "implementation": {"description": "HMS FHIR R4 endpoint (read and search)", "url": base_url()},
+        "fhirVersion": FHIR_VERSION, "format": ["json"],
+        "rest": [{
+            "mode": "server",
+            "documentation": f"Read and search only. Results are searchset Bundles of _count entries (default "
+                             f"{DEFAULT_COUNT}, at most {MAX_COUNT}) with a `next` link (_cursor). Unknown "
+                             "parameters are ignored unless `Prefer: handling=strict`.",
+            "security": {"cors": False, "description": "OAuth 2.0 bearer access tokens (RFC 6750) of the HMS "
+                                                       "authorization server, with SMART v2-style scopes."},
+            "resource": resources,
+        }],
+    }

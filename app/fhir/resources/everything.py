@@ -1,0 +1,46 @@
+"""`Patient/{id}/$everything`: the patient and what the token may read of their record, as one searchset.
+
+Asked as a read of the Patient (the patient themselves, or a clinician with the record); each other part is
+included when the token's scope and the policy allow it (a doctor's appointments are their own), and the read
+is audited once with every category it returned.
+"""
+from __future__ import annotations
+
+from app.fhir import access
+from app.fhir.resources import appointment, clinical, observation, patient as patients
+from app.fhir.search import Page, SearchQuery, as_id, list_page
+from app.policy import Kind, Resource
+
+ORDER = ("Patient", "Appointment", "Encounter", "Condition", "MedicationRequest", "AllergyIntolerance",
+         "Observation")
+
+
+def everything(ident: str, query: SearchQuery) -> Page:
+    patient_id = as_id(ident)
+    decision = access.read_patient(patient_id)
+    found = [patients.to_fhir(patients.get(patient_id))]
+    if access.may(Kind.APPOINTMENT, Resource.record(patient_id)):
+        found += appointment.of_patient(patient_id)
+    categories = []
+    encounters = None
+    if access.may(Kind.ENCOUNTER, Resource.record(patient_id)):
+        categories.append("encounter")
+        encounters = clinical.visible_encounters(patient_id)
+        found += [clinical.encounter(e) for e in encounters]
+    if access.may(Kind.RECORD, Resource.record(patient_id)):
+        categories += ["diagnosis", "prescription", "allergy", "vitals"]
+        encounters = encounters if encounters is not None else clinical.visible_encounters(patient_id)
+        found += [clinical.condition(d, e) for e in encounters for d in e.diagnoses]
+        found += [clinical.medication_request(p, e) for e in encounters for p in e.prescriptions]
+        found += [clinical.allergy_intolerance(a) for a in clinical.records.allergies(patient_id)]
+        found += observation.of_encounters(encounters)
+    if categories:
+        access.audit(patient_id, categories, view="fhir.Patient.everything", decision=decision)
+    return list_page(query, found, key=_key)
+
+
+def _key(resource: dict) -> list:
+    parts = [int(p) if p.isdigit() else p for p in resource["id"].split("-")]
+    if resource["resourceType"] == "Observation":
+        parts = [parts[0], observation.ORDER.index(resource["id"].partition("-")[2])]
+    return [ORDER.index(resource["resourceType"]), *parts]

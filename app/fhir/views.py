@@ -1,0 +1,59 @@
+"""The FHIR endpoint's routes: parse, dispatch to the resource type (which asks the policy), answer
+application/fhir+json. The work is in `app.fhir.resources`."""
+from __future__ import annotations
+
+import json
+
+from werkzeug.routing import BaseConverter
+from werkzeug.wrappers import Response
+
+from app.fhir import bp
+from app.fhir.capability import capability_statement
+from app.fhir.outcomes import MEDIA_TYPE
+from app.fhir.resources import TYPES
+from app.fhir.resources.everything import everything
+from app.fhir.search import SearchQuery, bundle
+
+
+class TypeConverter(BaseConverter):
+    """A resource type this server serves (anything else is a 404 OperationOutcome)."""
+    regex = "|".join(sorted(TYPES, key=len, reverse=True))
+
+
+class IdConverter(BaseConverter):
+    """A FHIR logical id: [A-Za-z0-9-.]{1,64}."""
+    regex = r"[A-Za-z0-9\-.]{1,64}"
+
+
+def fhir_json(body: dict, status: int = 200) -> Response:
+    """The resource as FHIR JSON, its members in the order they were built (resourceType first)."""
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=MEDIA_TYPE)
+
+
+def public(view):
+    view.public = True
+    return view
+
+
+@bp.get("/metadata")
+@public
+def metadata():
+    return fhir_json(capability_statement())
+
+
+@bp.get("/<fhir_type:resource_type>/<fhir_id:resource_id>")
+def read(resource_type: str, resource_id: str):
+    return fhir_json(TYPES[resource_type].read(resource_id))
+
+
+@bp.get("/<fhir_type:resource_type>")
+def search(resource_type: str):
+    kind = TYPES[resource_type]
+    query = SearchQuery.parse(resource_type, kind.params, kind.includes)
+    return fhir_json(bundle(query, kind.search(query)))
+
+
+@bp.get("/Patient/<fhir_id:resource_id>/$everything")
+def patient_everything(resource_id: str):
+    query = SearchQuery.parse("Patient", {}, path=f"Patient/{resource_id}/$everything")
+    return fhir_json(bundle(query, everything(resource_id, query)))
