@@ -19,6 +19,24 @@ bp = Blueprint("oauth", __name__)
 csrf.exempt(bp)
 
 FORM = "application/x-www-form-urlencoded"
+RATE_LIMITED = {"oauth.token", "oauth.revoke", "oauth.introspect"}
+
+
+@bp.before_request
+def limit_rate() -> None:
+    """Per address (`HMS_OAUTH_RATE_LIMIT`): guessing client secrets, codes or refresh tokens is slowed down; a
+    429 carries `Retry-After` and the `RateLimit` headers, as the API's."""
+    from app.api import ratelimit
+
+    if request.endpoint in RATE_LIMITED:
+        ratelimit.count("token", request.remote_addr or "unknown", "HMS_OAUTH_RATE_LIMIT")
+
+
+@bp.after_request
+def rate_limit_headers(response: Response) -> Response:
+    from app.api import ratelimit
+
+    return ratelimit.add_headers(response)
 
 
 def _json(body: dict, status: int = 200, headers: dict | None = None) -> Response:

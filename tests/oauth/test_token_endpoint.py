@@ -270,3 +270,13 @@ def test_a_narrower_new_consent_limits_the_older_refresh_tokens(client, create_p
     wide = code_flow(patient, public_app)
     code_flow(patient, public_app, scope="patient/Appointment.rs offline_access")
     assert_oauth_error(refresh_request(client, public_app, wide["refresh_token"]), 400, "invalid_grant")
+
+
+def test_the_token_endpoint_is_rate_limited_per_address(app, monkeypatch):
+    monkeypatch.setitem(app.config, "HMS_OAUTH_RATE_LIMIT", (2, 3600))
+    client = app.test_client()
+    answers = [client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": "nobody",
+                                                 "client_secret": "guess"}) for _ in range(3)]
+    assert [a.status_code for a in answers] == [401, 401, 429]
+    assert answers[0].headers["RateLimit-Policy"] == '"token";q=2;w=3600'
+    assert int(answers[2].headers["Retry-After"]) > 0
