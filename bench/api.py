@@ -47,13 +47,14 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 from bench.booking import classify_booking, integrity, seed
-from bench.common import (BenchError, Database, begin_run, broker_pids, clean_up, cpu_meter, fmt, machine_facts_line,
-                          percentile, push_app, ratio, run_date, take_run_lock)
-from bench.web import (Client, Gunicorn, PhaseResult, app_env, classify_page, page_step, run_phase, start_servers,
-                       status_text, stop_all)
+from bench.common import (ROOT, BenchError, Database, begin_run, broker_pids, clean_up, cpu_meter, fmt,
+                          machine_facts_line, percentile, push_app, ratio, run_date, take_run_lock)
+from bench.web import (Client, Gunicorn, PhaseResult, app_env, page_step, run_phase, start_servers, status_text,
+                       stop_all)
 
 DB_NAME = "hms_bench_api"
 RATE_LIMIT = "1000000000/60"  # HMS_API_RATE_LIMIT_CLIENT and _ADDRESS for the run: counted, never reached
@@ -171,6 +172,11 @@ def in_process_requests(app, path: str, token: str, n: int, profile_to: Path | N
     """Mean seconds of the list request through the app without HTTP (Flask's test client), and with
     `profile_to`, the same again under cProfile, its top functions written there. In a thread of its own, so
     each request has its own app context (and session), as under gunicorn."""
+    import sqlalchemy as sa
+
+    from app.extensions import db
+
+    engine = db.engine
     result: dict = {}
 
     def run() -> None:
@@ -185,14 +191,28 @@ def in_process_requests(app, path: str, token: str, n: int, profile_to: Path | N
         timed(one, 0, warmup=20)
         result["mean"] = sum(timed(one, n)) / n
         if profile_to is not None:
+            statements: Counter = Counter()
+
+            def seen(conn, cursor, statement, *_):
+                statements[" ".join(statement.split())[:300]] += 1
+
+            sa.event.listen(engine, "before_cursor_execute", seen)
             profiler = cProfile.Profile()
             profiler.enable()
-            for _ in range(n):
-                one()
-            profiler.disable()
+            try:
+                for _ in range(n):
+                    one()
+            finally:
+                profiler.disable()
+                sa.event.remove(engine, "before_cursor_execute", seen)
             text = io.StringIO()
+            text.write(f"{n} requests: GET {path}\n\n== statements per request ==\n")
+            for statement, count in statements.most_common():
+                text.write(f"{count / n:5.2f}  {statement}\n")
             stats = pstats.Stats(profiler, stream=text)
-            text.write(f"{n} requests: GET {path}\n\n== by cumulative time ==\n")
+            text.write("\n== the app's own functions, by cumulative time ==\n")
+            stats.sort_stats("cumulative").print_stats(str(ROOT / "app"), 40)
+            text.write("\n== everything, by cumulative time ==\n")
             stats.sort_stats("cumulative").print_stats(45)
             text.write("\n== by own time ==\n")
             stats.sort_stats("tottime").print_stats(30)
