@@ -28,8 +28,8 @@ Load: threads of this process, `http.client`, a new connection per request (benc
    (the signature and claims), the whole bearer check `app.oauth.bearer.authenticate` (with its database
    lookups, on a fresh session each time as a request's first query is), and, for scale, one rate-limit count
    (`app.api.ratelimit.count`, its own transaction), --iterations times each after a short warm-up; then the
-   list request through the app without HTTP (Flask's test client), and with --profile, the same under cProfile,
-   its top functions written to PATH.
+   list request through the app without HTTP (Flask's test client), and with --profile, the same under cProfile:
+   the statements of one request and the top functions, written to PATH.
 
 It measures; it never fails because something is slow. Exit status 1: it could not run.
 """
