@@ -1,9 +1,10 @@
-"""The harness of the HTTP benchmarks (`bench/booking.py`, `bench/billing.py`): the app and a bare baseline app
-served by gunicorn with the Procfile's command, signed-in `http.client` clients, timed phases of client threads,
-and the bare baseline apps' Flask app with its one database connection per worker."""
+"""The harness of the HTTP benchmarks (`bench/booking.py`, `bench/billing.py`, `bench/api.py`): the app and a bare
+baseline app served by gunicorn with the Procfile's command, signed-in `http.client` clients, timed phases of
+client threads, and the bare baseline apps' Flask app with its one database connection per worker."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import signal
@@ -77,12 +78,17 @@ class Client:
         self.keep_cookies = True  # False once signed in: the session stays the one from sign-in
         self.csrf = ""
 
-    def request(self, method: str, path: str, form: dict | None = None,
-                headers: dict | None = None) -> tuple[int, bytes, http.client.HTTPMessage, float]:
-        body = urlencode(form).encode() if form is not None else None
+    def request(self, method: str, path: str, form: dict | None = None, headers: dict | None = None,
+                json_body: dict | None = None) -> tuple[int, bytes, http.client.HTTPMessage, float]:
+        """One request: a form (urlencoded) or a JSON body, or none."""
         send = {"Host": f"{HOST}:{self.port}", **(headers or {})}
-        if body is not None:
+        body = None
+        if form is not None:
+            body = urlencode(form).encode()
             send["Content-Type"] = "application/x-www-form-urlencoded"
+        elif json_body is not None:
+            body = json.dumps(json_body).encode()
+            send["Content-Type"] = "application/json"
         if self.cookies:
             send["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         started = time.perf_counter()
