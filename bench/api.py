@@ -161,7 +161,7 @@ def token_costs(token: str, iterations: int) -> dict[str, dict]:
             micro_summary(timed(lambda: bearer_tokens.authenticate(header, audience=audience), iterations,
                                 before=db.session.remove)),
         "ratelimit.count, one bucket (for scale: a request counts two)":
-            micro_summary(timed(lambda: ratelimit.count("bench", "in-process", "HMS_API_RATE_LIMIT_CLIENT"),
+            micro_summary(timed(lambda: ratelimit.count(("bench", "in-process", "HMS_API_RATE_LIMIT_CLIENT")),
                                 iterations)),
     }
     db.session.remove()

@@ -51,16 +51,9 @@ class CookieSessionsOutsideTheApi(SecureCookieSessionInterface):
 
 @bp.before_request
 def before_operation() -> None:
-    from app.api import auth, ratelimit
+    from app.api import auth
 
-    operation = getattr(current_app.view_functions.get(request.endpoint), "operation", None)
-    ratelimit.count("address", request.remote_addr or "unknown", "HMS_API_RATE_LIMIT_ADDRESS")
-    if operation is not None and operation.rate_limit:
-        ratelimit.count(operation.rate_limit, request.remote_addr or "unknown",
-                        f"HMS_API_RATE_LIMIT_{operation.rate_limit.upper()}")
-    auth.authenticate(operation)
-    if g.get("api_client_id"):
-        ratelimit.count("client", g.api_client_id, "HMS_API_RATE_LIMIT_CLIENT")
+    auth.admit(getattr(current_app.view_functions.get(request.endpoint), "operation", None))
 
 
 @bp.after_request

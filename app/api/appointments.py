@@ -21,6 +21,7 @@ from app.api.problems import FieldError, Problem
 from app.appointments.models import Appointment, Status
 from app.appointments.services import (TRANSITIONS, BookingError, TransitionError, bookable_slots, book, reschedule,
                                        transition)
+from app.clinic.models import Department
 from app.extensions import db
 from app.policy import Kind, Resource, Verb
 
@@ -125,10 +126,18 @@ def get_appointment(appointment_id: int):
     return out(_load(appointment_id, Verb.READ))
 
 
+_PATIENT, _DOCTOR = sa.orm.aliased(User), sa.orm.aliased(User)
+# A list reads only what its items show: the appointment's columns and three names, not whole user rows.
+_LIST_COLUMNS = (Appointment.id, Appointment.patient_id, Appointment.doctor_id, Appointment.department_id,
+                 Appointment.starts_at, Appointment.ends_at, Appointment.status, Appointment.reason,
+                 Appointment.status_reason, _DOCTOR.full_name.label("doctor_name"),
+                 Department.name.label("department_name"), _PATIENT.full_name.label("patient_name"))
+
+
 def _list(query: AppointmentQuery, **where) -> Reply:
-    select = (sa.select(Appointment).filter_by(**where)
-              .options(sa.orm.joinedload(Appointment.patient), sa.orm.joinedload(Appointment.doctor_user),
-                       sa.orm.joinedload(Appointment.department))
+    select = (sa.select(*_LIST_COLUMNS).where(*(getattr(Appointment, name) == value for name, value in where.items()))
+              .join(_PATIENT, _PATIENT.id == Appointment.patient_id).join(_DOCTOR, _DOCTOR.id == Appointment.doctor_id)
+              .join(Department, Department.id == Appointment.department_id)
               .order_by(Appointment.starts_at, Appointment.id))
     if query.start is not None:
         select = select.where(Appointment.starts_at >= query.start)
@@ -147,10 +156,11 @@ def _list(query: AppointmentQuery, **where) -> Reply:
                           errors=[FieldError("cursor", "Not a cursor of this list.", in_query=True)]) from None
         select = select.where(sa.or_(Appointment.starts_at > after,
                                      sa.and_(Appointment.starts_at == after, Appointment.id > position[1])))
-    rows = list(db.session.scalars(select.limit(query.limit + 1)).unique())
+    rows = db.session.execute(select.limit(query.limit + 1)).all()
     items, cursor, headers = paged(rows, query.limit, lambda a: [a.starts_at.isoformat(), a.id],
                                    request.endpoint, **(request.view_args or {}))
-    return Reply(AppointmentPage(items=[out(a) for a in items], next_cursor=cursor), headers=headers)
+    return Reply(AppointmentPage(items=[AppointmentOut(**row._mapping) for row in items], next_cursor=cursor),
+                 headers=headers)
 
 
 @operation(bp, "GET", "/doctors/<id:doctor_id>/appointments", tag="Appointments", query=AppointmentQuery,

@@ -45,6 +45,25 @@ def authenticate(operation, *, audience: str | tuple[str, ...] | None = None) ->
     g.api_user_id = bearer.user.id
 
 
+def admit(operation, *, audience: str | tuple[str, ...] | None = None) -> None:
+    """Before every request of a program's door (the API, FHIR): the bearer token, and the rate limits of the
+    address (and of the operation, e.g. sign-up) and of the client, counted together in one transaction; a
+    refused token counts too."""
+    from app.api import ratelimit
+
+    address = request.remote_addr or "unknown"
+    buckets = [("address", address, "HMS_API_RATE_LIMIT_ADDRESS")]
+    extra = getattr(operation, "rate_limit", None)
+    if extra:
+        buckets.append((extra, address, f"HMS_API_RATE_LIMIT_{extra.upper()}"))
+    try:
+        authenticate(operation, audience=audience)
+    finally:
+        if g.get("api_client_id"):
+            buckets.append(("client", g.api_client_id, "HMS_API_RATE_LIMIT_CLIENT"))
+        ratelimit.count(*buckets)
+
+
 def actor() -> Actor:
     return g.api_bearer.actor
 

@@ -35,24 +35,30 @@ class Usage:
     reset: int  # seconds until the window ends
 
 
-def count(name: str, key: str, setting: str) -> None:
-    """Count this request in `name`'s bucket for `key`; 429 when the bucket is spent."""
-    quota, window = current_app.config[setting]
+def count(*buckets: tuple[str, str, str]) -> None:
+    """Count this request in each bucket (`(name, key, setting)`), in one transaction of their own; 429 when a
+    bucket is spent."""
     now = int(utcnow().timestamp())
-    start = now - now % window
-    bucket = f"{name}:{key}"[:120]
+    counted = []
     with db.engine.begin() as conn:
-        result = conn.execute(_UPSERT, {"bucket": bucket, "start": start})
-        hits = result.lastrowid
-        if result.rowcount == 1:  # a new window: the bucket's old ones are no longer needed
-            conn.execute(_FORGET, {"bucket": bucket, "start": start})
-    usage = Usage(name, quota, window, max(quota - hits, 0), start + window - now)
-    current = g.get(_STATE)
-    if current is None or usage.remaining < current.remaining:
-        setattr(g, _STATE, usage)
-    if hits > quota:
-        raise Problem(429, f"Too many requests: {quota} in {window} seconds. Retry after {usage.reset} seconds.",
-                      headers={"Retry-After": str(usage.reset), **headers_of(usage)})
+        for name, key, setting in buckets:
+            quota, window = current_app.config[setting]
+            start = now - now % window
+            bucket = f"{name}:{key}"[:120]
+            result = conn.execute(_UPSERT, {"bucket": bucket, "start": start})
+            if result.rowcount == 1:  # a new window: the bucket's old ones are no longer needed
+                conn.execute(_FORGET, {"bucket": bucket, "start": start})
+            counted.append((Usage(name, quota, window, max(quota - result.lastrowid, 0), start + window - now),
+                            result.lastrowid > quota))
+    for usage, spent in counted:
+        current = g.get(_STATE)
+        if current is None or usage.remaining < current.remaining:
+            setattr(g, _STATE, usage)
+    for usage, spent in counted:
+        if spent:
+            raise Problem(429, f"Too many requests: {usage.quota} in {usage.window} seconds. Retry after "
+                               f"{usage.reset} seconds.", headers={"Retry-After": str(usage.reset),
+                                                                   **headers_of(usage)})
 
 
 def headers_of(usage: Usage) -> dict[str, str]:

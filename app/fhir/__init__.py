@@ -24,16 +24,11 @@ _BEARER = SimpleNamespace(public=False)
 
 @bp.before_request
 def before_interaction() -> None:
-    from flask import g
-
-    from app.api import auth, ratelimit
+    from app.api import auth
     from app.oauth.bearer import api_audience, fhir_audience
 
     public = getattr(current_app.view_functions.get(request.endpoint), "public", False)
-    ratelimit.count("address", request.remote_addr or "unknown", "HMS_API_RATE_LIMIT_ADDRESS")
-    auth.authenticate(_PUBLIC if public else _BEARER, audience=(fhir_audience(), api_audience()))
-    if g.get("api_client_id"):
-        ratelimit.count("client", g.api_client_id, "HMS_API_RATE_LIMIT_CLIENT")
+    auth.admit(_PUBLIC if public else _BEARER, audience=(fhir_audience(), api_audience()))
 
 
 @bp.after_request

@@ -74,14 +74,18 @@ def authenticate(header: str | None, *, audience: str | tuple[str, ...]) -> Bear
             or not (grant_id is None or isinstance(grant_id, int))
             or not isinstance(claims.get("scope", ""), str)):
         raise BearerError("claims")
+    # One query: the user, the client, whether the jti was revoked and whether the grant still stands.
     revoked = sa.select(RevokedAccessToken.jti).where(RevokedAccessToken.jti == jti).exists()
+    grant_stands = sa.select(OAuthGrant.id).where(
+        OAuthGrant.id == (grant_id or 0), OAuthGrant.revoked_at.is_(None), OAuthGrant.user_id == User.id,
+        OAuthGrant.client_pk == OAuthClient.id).exists()
     row = db.session.execute(
-        sa.select(User, OAuthClient, revoked.label("revoked"))
+        sa.select(User, OAuthClient, revoked.label("revoked"), grant_stands.label("grant_stands"))
         .join(OAuthClient, OAuthClient.client_id == client_id)
         .where(User.id == int(sub))).first()
     if row is None:
         raise BearerError("unknown_subject")
-    user, client, is_revoked = row
+    user, client, is_revoked, grant_ok = row
     if not user.active:
         raise BearerError("user_inactive")
     if user.session_version != version:
@@ -91,8 +95,7 @@ def authenticate(header: str | None, *, audience: str | tuple[str, ...]) -> Bear
     if is_revoked:
         raise BearerError("revoked")
     if grant_id is not None:
-        grant = db.session.get(OAuthGrant, grant_id)
-        if grant is None or grant.revoked_at is not None or grant.user_id != user.id or grant.client_pk != client.id:
+        if not grant_ok:
             raise BearerError("grant_revoked")
     elif client.service_user_id != user.id:
         raise BearerError("claims")  # only a client's own service account acts without a person's grant

@@ -29,7 +29,7 @@ def limit_rate() -> None:
     from app.api import ratelimit
 
     if request.endpoint in RATE_LIMITED:
-        ratelimit.count("token", request.remote_addr or "unknown", "HMS_OAUTH_RATE_LIMIT")
+        ratelimit.count(("token", request.remote_addr or "unknown", "HMS_OAUTH_RATE_LIMIT"))
 
 
 @bp.after_request
