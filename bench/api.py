@@ -7,7 +7,7 @@ a bearer token's check in process.
 Self-contained, like bench/booking.py, whose seed and bare app it reuses: its own database (`hms_bench_api`,
 dropped at the end), the migrations, the same seed (patients, doctors with weekly hours, one more doctor with 50
 appointments this week), its own tansu broker unless --no-broker (the web processes' in-process relay publishes
-each booking's event), then `wsgi:app` and `bench.booking:bare_app()` under gunicorn with the Procfile's command.
+each booking's event), then `wsgi:app` and `bench.api:bare_app()` under gunicorn with the Procfile's command.
 
 The API's rate limits are put out of reach for the run (HMS_API_RATE_LIMIT_CLIENT and HMS_API_RATE_LIMIT_ADDRESS
 = RATE_LIMIT below): every request still counts in its address and client buckets, as in production, but none is
@@ -19,7 +19,9 @@ Load: threads of this process, `http.client`, a new connection per request (benc
 
 1. the list: --list-clients clients with the dashboard doctor's token (`user/Appointment.rs`) GET
    /api/v1/doctors/{id}/appointments?limit=50 (the 50 appointments with patient, doctor and department names);
-   then the bare app's one indexed SELECT of the same doctor's 50 appointments, as JSON, with as many clients;
+   then, with as many clients, the bare app (`bare_app()` below): `/bare`, bench/booking.py's one indexed SELECT
+   of the same doctor's 50 appointments (id and start), and `/floor`, the floor the aim is measured against:
+   the same answer as the API's (its SELECT, its fields, its JSON), checked equal before the run;
 2. booking: --clients patients (`patient/Appointment.cruds`) POST /api/v1/appointments (JSON), each for its own
    doctor, walking that doctor's free slots in order, first without, then with an `Idempotency-Key` (a new UUID
    per request); then, unless --no-page, the same patients signed in book through the page, POST /patient/book,
@@ -57,12 +59,52 @@ from bench.web import (Client, Gunicorn, PhaseResult, app_env, page_step, run_ph
                        stop_all)
 
 DB_NAME = "hms_bench_api"
+# The floor of the list: the same rows, columns and JSON as the API's answer, by one statement (the API's own
+# SELECT) on one autocommit connection, serialized by the standard library: what the answer costs at the least.
+FLOOR_LIST = ("SELECT a.id, a.patient_id, a.doctor_id, a.department_id, a.starts_at, a.ends_at, a.status, a.reason,"
+              " a.status_reason, d.full_name, dep.name, p.full_name FROM appointments a"
+              " JOIN users p ON p.id = a.patient_id JOIN users d ON d.id = a.doctor_id"
+              " JOIN departments dep ON dep.id = a.department_id"
+              " WHERE a.doctor_id = %s ORDER BY a.starts_at, a.id LIMIT 51")
+FLOOR_FIELDS = ("id", "patient_id", "doctor_id", "department_id", "starts_at", "ends_at", "status", "reason",
+                "status_reason", "doctor_name", "department_name", "patient_name")
 RATE_LIMIT = "1000000000/60"  # HMS_API_RATE_LIMIT_CLIENT and _ADDRESS for the run: counted, never reached
 CLIENT_ID = "hms-bench"
 DOCTOR_SCOPE = "user/Appointment.rs"
 PATIENT_SCOPE = "patient/Appointment.cruds"
 
 log = logging.getLogger("bench")
+
+
+def bare_app():
+    """The bare baseline (`bench.api:bare_app()`): Flask + PyMySQL and nothing else. `/bare` is bench/booking.py's
+    one indexed SELECT (id and start of 50 appointments); `/floor` answers what the API's list answers."""
+    from flask import Response, request
+
+    from bench.booking import BARE_QUERY
+    from bench.web import bare_flask
+
+    app, fetch = bare_flask()
+
+    def instant(value) -> str:
+        return value.isoformat() + "Z"
+
+    @app.get("/bare")
+    def bare():
+        rows = fetch(BARE_QUERY, (int(request.args["doctor"]),))
+        return Response(json.dumps([[row_id, instant(starts_at)] for row_id, starts_at in rows]),
+                        mimetype="application/json")
+
+    @app.get("/floor")
+    def floor():
+        rows = fetch(FLOOR_LIST, (int(request.args["doctor"]),))
+        items = [dict(zip(FLOOR_FIELDS, row)) for row in rows[:50]]
+        for item in items:
+            item["starts_at"], item["ends_at"] = instant(item["starts_at"]), instant(item["ends_at"])
+        return Response(json.dumps({"items": items, "next_cursor": None if len(rows) <= 50 else "…"}),
+                        mimetype="application/json")
+
+    return app
 
 
 # --- tokens, as the authorization server makes them -----------------------------------------------------------
@@ -263,9 +305,10 @@ def report(args, command: str, phases: dict[str, PhaseResult], costs: dict[str, 
     p95 = lambda key: phases[key].pct(95) if key in phases else None  # noqa: E731
     lines += [
         "",
-        f"Ratios: API list req/s ÷ bare req/s ({args.list_clients} clients each) ="
-        f" **{fmt(ratio(rate('list'), rate('bare')), 3)}** (aim ≥ 0.4); list p95 ÷ bare p95 ="
-        f" {fmt(ratio(p95('list'), p95('bare')))}×; API booking with an Idempotency-Key ÷ without ="
+        f"Ratios ({args.list_clients} clients each): API list req/s ÷ the floor's (the same answer) ="
+        f" **{fmt(ratio(rate('list'), rate('floor')), 3)}** (aim ≥ 0.4); list p95 ÷ floor p95 ="
+        f" {fmt(ratio(p95('list'), p95('floor')))}×; API list ÷ the bare one-SELECT endpoint (id and start only) ="
+        f" {fmt(ratio(rate('list'), rate('bare')), 3)}; API booking with an Idempotency-Key ÷ without ="
         f" {fmt(ratio(rate('book_key'), rate('book')), 3)}; API booking ÷ page booking ({args.clients} clients"
         f" each) = {fmt(ratio(rate('book'), rate('page')), 3)}.",
         "",
@@ -284,7 +327,7 @@ def report(args, command: str, phases: dict[str, PhaseResult], costs: dict[str, 
                      f" {fmt(cpu.get('_other'), 2)} |")
     per_request = []
     for key, result in phases.items():
-        server = result.cpu.get("bare gunicorn" if key == "bare" else "HMS gunicorn")
+        server = result.cpu.get("bare gunicorn" if key in ("bare", "floor") else "HMS gunicorn")
         if server and result.rate():
             per_request.append(f"{key}: {server / result.rate() * 1000:.1f} ms")
     lines += [
@@ -381,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
         doctor_id = data.dashboard_doctor[0]
         bare_path = f"/bare?doctor={doctor_id}"
         list_path = f"/api/v1/doctors/{doctor_id}/appointments?limit=50"
-        hms, bare = start_servers(env, "bench.booking:bare_app()", DB_NAME, args.workers, tmp, bare_path, servers)
+        floor_path = f"/floor?doctor={doctor_id}"
+        hms, bare = start_servers(env, "bench.api:bare_app()", DB_NAME, args.workers, tmp, bare_path, servers)
         meter = cpu_meter({"HMS gunicorn": hms.pids, "bare gunicorn": bare.pids, "tansu broker": broker_pids(broker)})
 
         phases: dict[str, PhaseResult] = {}
@@ -400,6 +444,11 @@ def main(argv: list[str] | None = None) -> int:
         if status != 200 or len(json.loads(body)) != 50:
             raise BenchError(f"the bare endpoint answered {status}: {body[:200]!r}")
         bare_bytes = len(body)
+        status, body, _, _ = bare_clients[0].request("GET", floor_path)
+        floor_items = json.loads(body).get("items", []) if status == 200 else []
+        if [sorted(item) for item in floor_items] != [sorted(item) for item in listed]:
+            raise BenchError(f"the floor endpoint does not answer what the API does: {body[:300]!r}")
+        floor_bytes = len(body)
         log.info("phase: API list, %d clients", args.list_clients)
         phases["list"] = run_phase(f"GET {list_path.replace(str(doctor_id), '{id}')}, doctor's token,"
                                    f" {args.list_clients} clients", list_clients,
@@ -409,6 +458,10 @@ def main(argv: list[str] | None = None) -> int:
         phases["bare"] = run_phase(f"bare Flask + PyMySQL, the same doctor's 50 appointments (one indexed SELECT),"
                                    f" {args.list_clients} clients", bare_clients, page_step(bare_path), **run)
         phases["bare"].notes.append(f"{bare_bytes:,} bytes of JSON (id and start of each)")
+        log.info("phase: the floor of the list, %d clients", args.list_clients)
+        phases["floor"] = run_phase(f"bare Flask + PyMySQL, the same answer as the API's list (its SELECT, the same"
+                                    f" JSON), {args.list_clients} clients", bare_clients, page_step(floor_path), **run)
+        phases["floor"].notes.append(f"{floor_bytes:,} bytes of JSON (the API's items and fields)")
 
         # 2. booking: each client its own doctor, walking its free slots in order (through all three phases).
         cursors = [0] * args.clients

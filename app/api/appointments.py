@@ -6,6 +6,7 @@ The same services as the pages (`app.appointments.services`): the same rules, th
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import cache
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -134,32 +135,48 @@ _LIST_COLUMNS = (Appointment.id, Appointment.patient_id, Appointment.doctor_id, 
                  Department.name.label("department_name"), _PATIENT.full_name.label("patient_name"))
 
 
-def _list(query: AppointmentQuery, **where) -> Reply:
-    select = (sa.select(*_LIST_COLUMNS).where(*(getattr(Appointment, name) == value for name, value in where.items()))
+@cache
+def _list_statement(owner: str, start: bool, end: bool, status: bool, cursor: bool) -> sa.Select:
+    """The list's SELECT for one combination of filters, built once with bound parameters (a request neither
+    builds nor keys it again)."""
+    select = (sa.select(*_LIST_COLUMNS).where(getattr(Appointment, owner) == sa.bindparam("owner"))
               .join(_PATIENT, _PATIENT.id == Appointment.patient_id).join(_DOCTOR, _DOCTOR.id == Appointment.doctor_id)
               .join(Department, Department.id == Appointment.department_id)
-              .order_by(Appointment.starts_at, Appointment.id))
-    if query.start is not None:
-        select = select.where(Appointment.starts_at >= query.start)
-    if query.end is not None:
-        select = select.where(Appointment.starts_at < query.end)
-    if query.status:
-        select = select.where(Appointment.status.in_(query.status))
+              .order_by(Appointment.starts_at, Appointment.id).limit(sa.bindparam("limit")))
+    if start:
+        select = select.where(Appointment.starts_at >= sa.bindparam("start"))
+    if end:
+        select = select.where(Appointment.starts_at < sa.bindparam("end"))
+    if status:
+        select = select.where(Appointment.status.in_(sa.bindparam("status", expanding=True)))
+    if cursor:
+        select = select.where(sa.or_(Appointment.starts_at > sa.bindparam("after"),
+                                     sa.and_(Appointment.starts_at == sa.bindparam("after"),
+                                             Appointment.id > sa.bindparam("after_id"))))
+    return select
+
+
+def _list(query: AppointmentQuery, *, owner: str, owner_id: int) -> Reply:
+    params = {"owner": owner_id, "limit": query.limit + 1}
+    for name, value in (("start", query.start), ("end", query.end), ("status", list(query.status) or None)):
+        if value is not None:
+            params[name] = value
     position = decode_cursor(query.cursor, (str, int))
     if position is not None:
         try:
-            after = datetime.fromisoformat(position[0])
-            if after.tzinfo is None:
+            params["after"] = datetime.fromisoformat(position[0])
+            if params["after"].tzinfo is None:
                 raise ValueError("a naive instant")
         except ValueError:
             raise Problem(422, "The cursor is not one this API gave.",
                           errors=[FieldError("cursor", "Not a cursor of this list.", in_query=True)]) from None
-        select = select.where(sa.or_(Appointment.starts_at > after,
-                                     sa.and_(Appointment.starts_at == after, Appointment.id > position[1])))
-    rows = db.session.execute(select.limit(query.limit + 1)).all()
+        params["after_id"] = position[1]
+    select = _list_statement(owner, query.start is not None, query.end is not None, bool(query.status),
+                             position is not None)
+    rows = db.session.execute(select, params).all()
     items, cursor, headers = paged(rows, query.limit, lambda a: [a.starts_at.isoformat(), a.id],
                                    request.endpoint, **(request.view_args or {}))
-    return Reply(AppointmentPage(items=[AppointmentOut(**row._mapping) for row in items], next_cursor=cursor),
+    return Reply(AppointmentPage(items=[AppointmentOut(**row._asdict()) for row in items], next_cursor=cursor),
                  headers=headers)
 
 
@@ -171,7 +188,7 @@ def list_doctor_appointments(doctor_id: int, query: AppointmentQuery):
     require_area("doctor", Kind.APPOINTMENT, Verb.READ)
     if actor().user.id != doctor_id:
         authorize(Verb.READ, Resource.missing(Kind.APPOINTMENT, f"doctor:{doctor_id}"))
-    return _list(query, doctor_id=doctor_id)
+    return _list(query, owner="doctor_id", owner_id=doctor_id)
 
 
 @operation(bp, "GET", "/patients/<id:patient_id>/appointments", tag="Appointments", query=AppointmentQuery,
@@ -181,7 +198,7 @@ def list_patient_appointments(patient_id: int, query: AppointmentQuery):
     """The patient's own appointments (a patient's token reads no one else's), or any patient's for the front
     desk."""
     authorize(Verb.READ, Resource.appointments_of(db.session.get(User, patient_id), patient_id))
-    return _list(query, patient_id=patient_id)
+    return _list(query, owner="patient_id", owner_id=patient_id)
 
 
 @operation(bp, "GET", "/doctors/<id:doctor_id>/slots", tag="Appointments", query=SlotQuery,

@@ -29,8 +29,11 @@ class IdempotencyKey(db.Model):
 
 
 class RateLimitCounter(db.Model):
-    """Requests of one bucket (a client, an address) in one fixed window."""
+    """Requests of one bucket (a client, an address) in one fixed window. A MEMORY table: a count is written on
+    every request, and needs no durability (a restart forgets the current windows), so no redo log is flushed
+    for it; every web process still shares it."""
     __tablename__ = "api_rate_limits"
+    __table_args__ = {"mysql_engine": "MEMORY"}
 
     bucket: Mapped[str] = mapped_column(sa.String(120), primary_key=True)
     window_start: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)  # epoch s

@@ -13,6 +13,7 @@ Expiry alone (at most `HMS_ACCESS_TOKEN_SECONDS`) is never what ends a revoked a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import sqlalchemy as sa
 
@@ -35,9 +36,18 @@ class BearerError(Exception):
 
 
 @dataclass(frozen=True)
+class ClientRef:
+    """What a request needs of its token's client (not the whole row: the check runs on every request)."""
+    id: int
+    client_id: str
+    active: bool
+    service_user_id: int | None
+
+
+@dataclass(frozen=True)
 class Bearer:
     user: User
-    client: OAuthClient
+    client: ClientRef
     scope: str  # as granted, space-separated
     grant_id: int | None
     jti: str
@@ -69,23 +79,18 @@ def authenticate(header: str | None, *, audience: str | tuple[str, ...]) -> Bear
         raise BearerError(error.reason) from None
     sub, version, client_id, jti = claims.get("sub"), claims.get("sv"), claims.get("client_id"), claims.get("jti")
     grant_id = claims.get("gid")
-    if (not isinstance(sub, str) or not sub.isdigit() or len(sub) > 18 or not isinstance(version, int)
+    if (not isinstance(sub, str) or not (sub.isascii() and sub.isdigit()) or len(sub) > 18
+            or not isinstance(version, int)
             or not isinstance(client_id, str) or not isinstance(jti, str)
             or not (grant_id is None or isinstance(grant_id, int))
             or not isinstance(claims.get("scope", ""), str)):
         raise BearerError("claims")
-    # One query: the user, the client, whether the jti was revoked and whether the grant still stands.
-    revoked = sa.select(RevokedAccessToken.jti).where(RevokedAccessToken.jti == jti).exists()
-    grant_stands = sa.select(OAuthGrant.id).where(
-        OAuthGrant.id == (grant_id or 0), OAuthGrant.revoked_at.is_(None), OAuthGrant.user_id == User.id,
-        OAuthGrant.client_pk == OAuthClient.id).exists()
-    row = db.session.execute(
-        sa.select(User, OAuthClient, revoked.label("revoked"), grant_stands.label("grant_stands"))
-        .join(OAuthClient, OAuthClient.client_id == client_id)
-        .where(User.id == int(sub))).first()
+    row = db.session.execute(_check_query(), {"sub": int(sub), "client_id": client_id, "jti": jti,
+                                               "gid": grant_id or 0}).first()
     if row is None:
         raise BearerError("unknown_subject")
-    user, client, is_revoked, grant_ok = row
+    user, is_revoked, grant_ok = row[0], row[5], row[6]
+    client = ClientRef(*row[1:5])
     if not user.active:
         raise BearerError("user_inactive")
     if user.session_version != version:
@@ -100,6 +105,20 @@ def authenticate(header: str | None, *, audience: str | tuple[str, ...]) -> Bear
     elif client.service_user_id != user.id:
         raise BearerError("claims")  # only a client's own service account acts without a person's grant
     return Bearer(user, client, claims.get("scope", ""), grant_id, jti, claims)
+
+
+@cache
+def _check_query() -> sa.Select:
+    """One query for a request's token: the user, the client, whether the jti was revoked and whether the grant
+    still stands. Built once, with bound parameters, so no request pays for building and keying it."""
+    revoked = sa.select(RevokedAccessToken.jti).where(RevokedAccessToken.jti == sa.bindparam("jti")).exists()
+    grant_stands = sa.select(OAuthGrant.id).where(
+        OAuthGrant.id == sa.bindparam("gid"), OAuthGrant.revoked_at.is_(None), OAuthGrant.user_id == User.id,
+        OAuthGrant.client_pk == OAuthClient.id).exists()
+    return (sa.select(User, OAuthClient.id, OAuthClient.client_id, OAuthClient.active, OAuthClient.service_user_id,
+                      revoked.label("revoked"), grant_stands.label("grant_stands"))
+            .join(OAuthClient, OAuthClient.client_id == sa.bindparam("client_id"))
+            .where(User.id == sa.bindparam("sub")))
 
 
 def api_audience() -> str:

@@ -263,6 +263,12 @@ def test_lists_page_with_a_cursor_that_is_stable_under_inserts(app, api, doctor,
     second = api.get(link, headers=auth(token)).get_json()
     assert [a["starts_at"] for a in second["items"]] == [iso(slots[4].start)]
     assert second["next_cursor"] is None
+    since = iso(slots[2].start)
+    filtered = api.get(f"/api/v1/doctors/{doctor.id}/appointments?status=requested&status=confirmed&start={since}"
+                       f"&end={iso(slots[4].start)}", headers=auth(token)).get_json()
+    assert [a["starts_at"] for a in filtered["items"]] == [iso(slots[2].start)]
+    none = api.get(f"/api/v1/doctors/{doctor.id}/appointments?status=completed", headers=auth(token)).get_json()
+    assert none == {"items": [], "next_cursor": None}
     bad = api.get(f"/api/v1/doctors/{doctor.id}/appointments?cursor=abc", headers=auth(token))
     assert bad.status_code == 422 and bad.get_json()["errors"][0]["parameter"] == "cursor"
     naive = encode_cursor(["2030-01-01T10:00:00", 1])  # a hand-made cursor with an instant without an offset
