@@ -465,8 +465,9 @@ def _new_denials(app, world: World) -> list[dict]:
     return [row.envelope for row in rows if row.type == "access.denied"]
 
 
-# What a request may change without changing the world: the outbox (audit rows) and the visitors' sessions.
-MAY_CHANGE = ("outbox_events", "user_sessions")
+# What a request may change without changing the world: the outbox (audit rows), the visitors' sessions and the
+# rate-limit counters (the token endpoint counts every request, refused or not).
+MAY_CHANGE = ("outbox_events", "user_sessions", "api_rate_limits")
 
 
 def _checksums(app) -> dict[str, int]:
