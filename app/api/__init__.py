@@ -6,7 +6,7 @@ rate limits and the bearer token before every operation, the rate-limit and cach
 """
 from __future__ import annotations
 
-from flask import Blueprint, Flask, current_app, g, request
+from flask import Blueprint, Flask, current_app, request
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.routing import BaseConverter
 from werkzeug.wrappers import Response
