@@ -42,8 +42,6 @@ class CookieSessionsOutsideTheApi(SecureCookieSessionInterface):
         return super().open_session(app, request)
 
     def save_session(self, app, session, response) -> None:
-        from flask import request
-
         if request.path.startswith(BEARER_ONLY_PREFIXES):
             return
         super().save_session(app, session, response)

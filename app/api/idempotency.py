@@ -97,12 +97,14 @@ def _claim(principal: str, key: str, fingerprint: str) -> int | Response:
             if row.completed_at is not None:
                 return _replay(row)
             if row.created_at > now - ABANDONED:
-                raise Problem(409, f"A request with this {HEADER} is still being processed. Retry in a moment.",
-                              slug="idempotency-key-in-use", title="Request in progress",
-                              headers={"Retry-After": "1"})
+                raise _in_use()
             conn.execute(sa.delete(_TABLE).where(_TABLE.c.id == row.id))  # abandoned by a crashed process
-    raise Problem(409, f"A request with this {HEADER} is still being processed. Retry in a moment.",
-                  slug="idempotency-key-in-use", title="Request in progress", headers={"Retry-After": "1"})
+    raise _in_use()
+
+
+def _in_use() -> Problem:
+    return Problem(409, f"A request with this {HEADER} is still being processed. Retry in a moment.",
+                   slug="idempotency-key-in-use", title="Request in progress", headers={"Retry-After": "1"})
 
 
 def _release(claim_id: int) -> None:

@@ -13,7 +13,7 @@ Expiry alone (at most `HMS_ACCESS_TOKEN_SECONDS`) is never what ends a revoked a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 import sqlalchemy as sa
 
@@ -53,8 +53,8 @@ class Bearer:
     jti: str
     claims: dict
 
-    @property
-    def actor(self) -> Actor:
+    @cached_property
+    def actor(self) -> Actor:  # asked several times a request: the scopes are parsed once
         return Actor(self.user, scopes=scopes.permissions(self.scope), client_id=self.client.client_id)
 
 
