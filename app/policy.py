@@ -32,6 +32,8 @@ Who may do what:
 A token (the API, FHIR) carries scopes (`app.oauth.scopes`): an action also needs the permission of its
 resource, e.g. `appointment.read` or `record.write`, and an area entered by a program names the kind its
 scope must cover (`Resource.area_of("admin", scope_kind=Kind.AUDIT)`).
+A token launched for a patient (SMART `launch/patient`, `Actor.patient_context`) reaches no other patient's data
+(404), whatever the role could; a door that searches across patients narrows the search to that patient.
 A browser session is not limited by scopes (`Actor.scopes is None`).
 """
 from __future__ import annotations
@@ -94,6 +96,8 @@ class Actor:
     user: User
     scopes: frozenset[str] | None = None
     client_id: str | None = None
+    # A token launched for one patient (SMART `launch/patient`): it reaches that patient's data only.
+    patient_context: int | None = None
 
     @property
     def role(self) -> Role | None:
@@ -216,6 +220,8 @@ def decide(actor: Actor, verb: Verb, resource: Resource, now: datetime | None = 
     scope = required_scope(verb, resource)
     if actor.scopes is not None and scope is not None and scope not in actor.scopes:
         return _forbidden(f"scope_{scope}")
+    if actor.patient_context is not None and resource.patient_id not in (None, actor.patient_context):
+        return _hidden("outside_launch_context")
     if resource.kind is Kind.AREA:
         if actor.role in AREAS[resource.area or ""]:
             return _allow("role")

@@ -55,7 +55,7 @@ def test_navigation_shows_only_the_roles_own_links(client, create_user, login, r
 # GET routes of the role areas that are not pages of the menu: downloads, the fragments a page fetches, and the
 # consent page (a client's link leads there).
 NOT_PAGES = {"patients.bill_pdf", "doctors.icd10_search", "reports.export", "admin.audit_csv",
-             "oauth_pages.authorize"}
+             "oauth_pages.authorize", "oauth_pages.patient_choices"}
 
 
 def test_every_page_of_a_role_area_lights_up_a_navigation_item(app):

@@ -134,8 +134,12 @@ MATRIX: dict[str, dict] = {
     # every signed-in person's connected apps; A's grant is revoked by A alone (others: not found)
     "oauth_pages.connected_apps": profile(OK, anonymous=LOGIN),
     "oauth_pages.revoke_app": profile(plain(404), anonymous=LOGIN, patient_a=OWNER),
-    "fhir.metadata": PUBLIC,  # the FHIR CapabilityStatement
-    # FHIR read, search and $everything of A's Patient and record, asked with each visitor's cookie session
+    "oauth.openid_configuration": PUBLIC,
+    # the consent page's patient picker (a clinician's SMART launch/patient): doctors only
+    "oauth_pages.patient_choices": profile(plain(404), anonymous=LOGIN, doctor_a=OK, doctor_b=OK),
+    "fhir.metadata": PUBLIC, "fhir.smart_configuration": PUBLIC,  # the CapabilityStatement, SMART's discovery
+    # FHIR read, search and $everything of A's Patient and record, asked with each visitor's cookie session (and
+    # with each visitor's token: FHIR_BY_TOKEN below)
     **dict.fromkeys(("fhir.read", "fhir.search", "fhir.patient_everything"), BEARER_ONLY),
     "auth.login": methods(PUBLIC, profile(OK, anonymous=INVALID)),
     "auth.signup": methods(PUBLIC, profile(OK, anonymous=INVALID)),
@@ -632,4 +636,70 @@ def test_draft(app, world: World, endpoint: str):
     for visitor in VISITORS:
         problems += check(app, world, world.clients[visitor], world.tokens[visitor], visitor, rule, "GET",
                           outcomes[visitor], args={name: draft})
+    assert not problems, "\n".join(problems)
+
+
+# --- FHIR, asked as programs ask it --------------------------------------------------------------------------
+
+# Each visitor's bearer token (every read scope of their context: patient/*.rs, user/*.rs), anonymous with none.
+# A's record: A and A's doctor; another patient 404 (as for an id that names nothing); doctor B, outside the care
+# relationship, 403 (break-glass is opened on the pages); billing staff 403, never clinical content.
+FHIR_RECORD = {"anonymous": plain(401), "patient_a": OK, "patient_b": HIDDEN, "doctor_a": OK, "doctor_b": FORBIDDEN,
+               "clerk": FORBIDDEN, "admin": FORBIDDEN}
+# A's appointment with doctor A: also the front desk's; another doctor's or the admin's: 404.
+FHIR_APPOINTMENT = {**FHIR_RECORD, "doctor_b": HIDDEN, "clerk": OK, "admin": HIDDEN}
+# path (with A's ids as `{name}`) -> outcomes
+FHIR_BY_TOKEN = {
+    "Patient/{patient_id}": FHIR_RECORD,
+    "Patient/{patient_id}/$everything": FHIR_RECORD,
+    "Encounter/{encounter_id}": FHIR_RECORD,
+    "Condition/{diagnosis_id}": FHIR_RECORD,
+    "MedicationRequest/{prescription_id}": FHIR_RECORD,
+    "AllergyIntolerance/{allergy_id}": FHIR_RECORD,
+    "Condition?patient={patient_id}": FHIR_RECORD,
+    "Observation?patient={patient_id}&category=vital-signs": FHIR_RECORD,
+    "Appointment/{appointment_id}": FHIR_APPOINTMENT,
+}
+
+
+@pytest.fixture(scope="module")
+def bearer_tokens(app, world: World) -> dict[str, str]:
+    from tests.api.tokens import token_for
+
+    return {visitor: token_for(app, user, "patient/*.rs" if user.role is Role.PATIENT else "user/*.rs")
+            for visitor, user in world.users.items()}
+
+
+@pytest.mark.parametrize("path", sorted(FHIR_BY_TOKEN))
+def test_fhir_by_token(app, world: World, bearer_tokens, path: str):
+    """Every visitor's token asks for A's resource: the policy's answer as an OperationOutcome, each refusal
+    audited once, nothing of A's in a refusal, and another patient's 404 the same as a missing id's."""
+    client = app.test_client()
+    world.seen = _last_seq(app)
+    problems = []
+    for visitor, want in FHIR_BY_TOKEN[path].items():
+        url = "/fhir/R4/" + path.format(**world.args)
+        headers = {"Authorization": f"Bearer {bearer_tokens[visitor]}"} if visitor != "anonymous" else {}
+        response = client.get(url, headers=headers)
+        body = response.get_data(as_text=True)
+        denials = _new_denials(app, world)
+        where = f"GET {url} as {visitor}"
+        if response.mimetype != "application/fhir+json":
+            problems.append(f"{where}: answered {response.mimetype}, not FHIR JSON")
+        if not (_matches(OK, want) and response.status_code == 200 or response.status_code == want.status):
+            problems.append(f"{where}: expected {want!r}, got {response.status_code} {body[:300]}")
+            continue
+        if want.refused:
+            if len(denials) != 1 or denials[0]["actor"]["id"] != world.users[visitor].id:
+                problems.append(f"{where}: expected one access.denied event, found {denials}")
+            leaked = [s for s in (*world.personal, *world.clinical, *world.billing) if s in body]
+            if leaked:
+                problems.append(f"{where}: the refusal carries A's {leaked}")
+        if want is HIDDEN:
+            missing = "/fhir/R4/" + path.format(**{n: MISSING if n.endswith("_id") else v
+                                                     for n, v in world.args.items()})
+            other = client.get(missing, headers=headers)
+            _new_denials(app, world)
+            if other.status_code != 404 or other.get_json()["issue"] != response.get_json()["issue"]:
+                problems.append(f"{where}: the 404 differs from the one for a missing id: {other.get_data()[:300]}")
     assert not problems, "\n".join(problems)

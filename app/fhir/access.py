@@ -7,7 +7,8 @@
   by the FHIR type's scope (`patient/Condition.rs` is the record's `record.read`; a FHIR Patient is the record's
   demographics, named by a `Patient` scope): a doctor without a care relationship gets 403, another patient's
   data is 404.
-- A patient's token only ever reaches its own patient: a search without `patient` is about them.
+- A patient's token only ever reaches its own patient, and a clinician's token launched for a patient (SMART
+  `launch/patient`) only that patient (the policy's `patient_context`): a search without `patient` is about them.
 - Every read of clinical data is audited once per request like a page read (`record_read`), with the client.
 """
 from __future__ import annotations
@@ -31,6 +32,14 @@ def me() -> User:
 
 def is_patient() -> bool:
     return actor().role is Role.PATIENT
+
+
+def context_patient() -> int | None:
+    """The patient the token is about when a search does not say: a patient's own token, or a clinician's
+    launched for one patient (SMART `launch/patient`); None for a clinician's token without a patient."""
+    if is_patient():
+        return me().id
+    return actor().patient_context
 
 
 def require_directory(kind: Kind) -> Decision:
@@ -79,10 +88,10 @@ def searched_patient(query, kind: Kind) -> tuple[int, Decision]:
     patient token's own. A clinician names the patient (one record per request, audited as one read)."""
     ident = query.reference("patient", "Patient")
     if ident is None:
-        if not is_patient():
+        if context_patient() is None:
             raise FhirError(400, "Name the patient: this search reads one patient's record (patient=<id>).",
                             code="required", expression="patient")
-        ident = str(me().id)
+        ident = str(context_patient())
     patient_id = as_id(ident)  # 0 names nobody: the policy's 404
     return patient_id, read_record(patient_id, kind)
 

@@ -7,13 +7,33 @@ from flask import current_app
 
 from app.fhir.resources import TYPES
 from app.fhir.search import COMMON, DEFAULT_COUNT, MAX_COUNT, base_url
+from app.oauth import discovery
 
 FHIR_VERSION = "4.0.1"
 STATEMENT_DATE = "2026-12-04"  # when what the statement lists last changed
+OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
 EVERYTHING = "http://hl7.org/fhir/OperationDefinition/Patient-everything"
 SEARCH_PARAMETER_BASE = "http://hl7.org/fhir/SearchParameter/"
 # the standard definitions of the parameters that have one under this name
 _STANDARD = {"_id": "Resource-id", "_lastUpdated": "Resource-lastUpdated"}
+
+
+def security() -> dict:
+    """SMART on FHIR: the service code and the authorization server's endpoints as the `oauth-uris` extension
+    (what SMART clients such as `fhirclient` read); `.well-known/smart-configuration` says the same and more."""
+    found = discovery.endpoints()
+    uris = [{"url": name, "valueUri": found[key]} for name, key in (
+        ("authorize", "authorization_endpoint"), ("token", "token_endpoint"), ("revoke", "revocation_endpoint"),
+        ("introspect", "introspection_endpoint"))]
+    return {
+        "extension": [{"url": OAUTH_URIS, "extension": uris}],
+        "cors": False,
+        "service": [{"coding": [{"system": SECURITY_SERVICE, "code": "SMART-on-FHIR"}], "text": "SMART on FHIR"}],
+        "description": "OAuth 2.0 bearer access tokens (RFC 6750) of the HMS authorization server: SMART App Launch "
+                       "2 (standalone launch, PKCE S256, launch/patient, openid fhirUser) with SMART v1 and v2 "
+                       "scopes; see .well-known/smart-configuration.",
+    }
 
 
 def capability_statement() -> dict:
@@ -42,8 +62,7 @@ def capability_statement() -> dict:
             "documentation": f"Read and search only. Results are searchset Bundles of _count entries (default "
                              f"{DEFAULT_COUNT}, at most {MAX_COUNT}) with a `next` link (_cursor). Unknown "
                              "parameters are ignored unless `Prefer: handling=strict`.",
-            "security": {"cors": False, "description": "OAuth 2.0 bearer access tokens (RFC 6750) of the HMS "
-                                                       "authorization server, with SMART v2-style scopes."},
+            "security": security(),
             "resource": resources,
         }],
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from flask import jsonify
 from werkzeug.routing import BaseConverter
 from werkzeug.wrappers import Response
 
@@ -13,6 +14,7 @@ from app.fhir.outcomes import MEDIA_TYPE
 from app.fhir.resources import TYPES
 from app.fhir.resources.everything import everything
 from app.fhir.search import SearchQuery, bundle
+from app.oauth import discovery
 
 
 class TypeConverter(BaseConverter):
@@ -39,6 +41,13 @@ def public(view):
 @public
 def metadata():
     return fhir_json(capability_statement())
+
+
+@bp.get("/.well-known/smart-configuration")
+@public
+def smart_configuration():
+    """SMART App Launch 2's discovery document: the authorization server's endpoints and what it supports."""
+    return jsonify(discovery.smart_configuration())
 
 
 @bp.get("/<fhir_type:resource_type>/<fhir_id:resource_id>")

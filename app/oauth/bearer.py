@@ -53,9 +53,12 @@ class Bearer:
     jti: str
     claims: dict
 
+    patient_id: int | None = None  # SMART launch/patient: the one patient this token reaches
+
     @cached_property
     def actor(self) -> Actor:  # asked several times a request: the scopes are parsed once
-        return Actor(self.user, scopes=scopes.permissions(self.scope), client_id=self.client.client_id)
+        return Actor(self.user, scopes=scopes.permissions(self.scope), client_id=self.client.client_id,
+                     patient_context=self.patient_id)
 
 
 def token_from_header(header: str | None) -> str:
@@ -78,8 +81,8 @@ def authenticate(header: str | None, *, audience: str | tuple[str, ...]) -> Bear
     except keys.InvalidToken as error:
         raise BearerError(error.reason) from None
     sub, version, client_id, jti = claims.get("sub"), claims.get("sv"), claims.get("client_id"), claims.get("jti")
-    grant_id = claims.get("gid")
-    if (not isinstance(sub, str) or not (sub.isascii() and sub.isdigit()) or len(sub) > 18
+    grant_id, patient = claims.get("gid"), claims.get("patient")
+    if (not _is_id(sub) or not (patient is None or _is_id(patient))
             or not isinstance(version, int)
             or not isinstance(client_id, str) or not isinstance(jti, str)
             or not (grant_id is None or isinstance(grant_id, int))
@@ -104,7 +107,12 @@ def authenticate(header: str | None, *, audience: str | tuple[str, ...]) -> Bear
             raise BearerError("grant_revoked")
     elif client.service_user_id != user.id:
         raise BearerError("claims")  # only a client's own service account acts without a person's grant
-    return Bearer(user, client, claims.get("scope", ""), grant_id, jti, claims)
+    return Bearer(user, client, claims.get("scope", ""), grant_id, jti, claims,
+                  int(patient) if patient is not None else None)
+
+
+def _is_id(value: object) -> bool:
+    return isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18
 
 
 @cache
@@ -130,3 +138,8 @@ def fhir_audience() -> str:
     """The audience (`aud`) of tokens for the FHIR endpoint: its base URL. The FHIR door also accepts tokens for
     the public API (`api_audience`): the same resource server, the same scopes."""
     return keys.issuer() + "/fhir/R4"
+
+
+def audiences() -> tuple[str, ...]:
+    """Every audience of this resource server's tokens (for revocation and introspection)."""
+    return api_audience(), fhir_audience()

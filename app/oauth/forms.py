@@ -21,6 +21,8 @@ GRANT_LABELS = {
 class ConsentForm(Form):
     decision = SelectField(choices=[SelectChoice("allow", "Allow"), SelectChoice("deny", "Deny")],
                            validators=[InputRequired(message="Choose Allow or Deny.")])
+    # a clinician's SMART launch/patient: the patient whose record the app opens (checked by the policy)
+    patient = StringField("Patient", validators=[at_most(18)])
 
 
 class ClientForm(Form):

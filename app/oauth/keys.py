@@ -118,6 +118,16 @@ def sign_access_token(claims: dict) -> str:
     return jwt.encode({"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": key.kid}, payload, key, algorithms=[ALGORITHM])
 
 
+def sign_id_token(claims: dict) -> str:
+    """A signed OpenID Connect id token (Core section 2) for `claims` (`sub`, `aud`: the client, …); `iss`, `iat`
+    and `exp` are filled in. Verifiable with the JWK Set, like the access tokens, but typed `JWT`: it is never
+    accepted as an access token."""
+    now = int(utcnow().timestamp())
+    payload = {"iss": issuer(), "iat": now, "exp": now + current_app.config["HMS_ACCESS_TOKEN_SECONDS"], **claims}
+    key = key_ring().signing_key
+    return jwt.encode({"alg": ALGORITHM, "typ": "JWT", "kid": key.kid}, payload, key, algorithms=[ALGORITHM])
+
+
 def verify_access_token(token: str, *, audience: str | tuple[str, ...]) -> dict:
     """The claims of a valid access token for `audience` (or for one of several); otherwise InvalidToken with
     the reason."""

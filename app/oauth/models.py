@@ -85,6 +85,9 @@ class OAuthRefreshToken(db.Model):
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # the launch it continues (see OAuthAuthorizationCode): the tokens' audience and the patient in context
+    audience: Mapped[str | None] = mapped_column(sa.String(255))
+    launch_patient_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
 
     grant: Mapped[OAuthGrant] = relationship()
 
@@ -101,6 +104,9 @@ class OAuthAuthorizationCode(db.Model):
     code_challenge: Mapped[str] = mapped_column(sa.String(128))
     code_challenge_method: Mapped[str] = mapped_column(sa.String(10))
     nonce: Mapped[str | None] = mapped_column(sa.String(255))
+    # the `aud` of the tokens it issues (None: the API's) and the patient in context of a SMART launch/patient
+    audience: Mapped[str | None] = mapped_column(sa.String(255))
+    launch_patient_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -10,9 +10,12 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, request, url_for
 from flask_login import current_user
 
+from app.accounts.models import Role
+from app.accounts.queries import patients_doctor_may_open
 from app.oauth import services
 from app.oauth.forms import ConsentForm
-from app.web.access import guard_blueprint
+from app.policy import Resource, Verb, decide
+from app.web.access import current_actor, guard_blueprint
 from app.web.rendering import redirect_to, render, safe_next
 from app.web.security import allow_form_action
 
@@ -32,12 +35,41 @@ def authorize():
     if auth.error is not None:
         return redirect(auth.error_redirect(), code=303)
     form = ConsentForm()
-    if not form.validate_on_submit():
+    valid = form.validate_on_submit()
+    if valid and form.decision.data == "deny":
+        return redirect(services.deny(auth), code=303)
+    patient_id = _picked_patient(form) if valid and auth.pick_patient else None
+    if not valid or (auth.pick_patient and patient_id is None):
         allow_form_action(auth.redirect_origin)
-        return render("oauth/consent.html", auth=auth, form=form, status=422 if form.is_submitted() else 200)
-    if form.decision.data == "allow":
-        return redirect(services.approve(auth, current_user), code=303)
-    return redirect(services.deny(auth), code=303)
+        choices = patients_doctor_may_open(current_user.id) if auth.pick_patient else []
+        return render("oauth/consent.html", auth=auth, form=form, choices=choices, query="",
+                      status=422 if form.is_submitted() else 200)
+    return redirect(services.approve(auth, current_user, patient_id), code=303)
+
+
+def _picked_patient(form: ConsentForm) -> int | None:
+    """The patient a clinician chose for a `launch/patient` request, if the policy lets them open the record;
+    otherwise None, with the reason beside the field."""
+    raw = (form.patient.data or "").strip()
+    if not raw:
+        form.patient.errors = ["Choose the patient whose record the app opens."]
+        return None
+    patient_id = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else 0
+    if not decide(current_actor(), Verb.READ, Resource.record(patient_id)).allowed:
+        form.patient.errors = ["You may open only the records of patients in your care (or opened by break-glass "
+                               "on the chart)."]
+        return None
+    return patient_id
+
+
+@bp.get("/oauth/authorize/patients")
+def patient_choices():
+    """The consent page's patient picker, narrowed by name (HTMX)."""
+    if current_user.role is not Role.DOCTOR:
+        abort(404)
+    query = (request.args.get("q") or "").strip()[:120]
+    return render("oauth/_patient_choices.html", choices=patients_doctor_may_open(current_user.id, query),
+                  query=query, form=ConsentForm(formdata=None))
 
 
 @bp.get("/account/apps")

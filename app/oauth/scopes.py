@@ -42,8 +42,14 @@ CONTEXTS = ("patient", "user", "system")
 PERMISSIONS = "cruds"
 _VERB = {"c": "write", "u": "write", "d": "write", "r": "read", "s": "read"}
 _SCOPE = re.compile(r"^(patient|user|system)/(\*|[A-Za-z]+)\.(read|write|c?r?u?d?s?)$")
-# Scopes that are not about a resource; allowed as they are.
-OTHER_SCOPES = frozenset({"offline_access"})
+# Scopes that are not about a resource. `offline_access` must be allowed to the client; the others are granted
+# to any client of the authorization code flow (they name who signed in and which patient is open, no data):
+# OpenID Connect's `openid` and `profile`, SMART's `fhirUser` (the id token names the person's FHIR resource) and
+# `launch/patient` (a standalone launch with a patient in context; a clinician picks the patient).
+IDENTITY_SCOPES = frozenset({"openid", "profile", "fhirUser"})
+LAUNCH_PATIENT = "launch/patient"
+LAUNCH_SCOPES = IDENTITY_SCOPES | {LAUNCH_PATIENT}
+OTHER_SCOPES = frozenset({"offline_access"}) | LAUNCH_SCOPES
 
 
 class ScopeError(ValueError):
@@ -96,29 +102,32 @@ def validate(text: str) -> str:
     return " ".join(sorted({str(s) for s in resource_scopes} | others))
 
 
-def grantable(requested: str | None, allowed: str, *, context: str) -> str:
-    """The scopes a token gets: every requested scope must be of `context` and covered by one the client is
-    allowed (RFC 6749 `invalid_scope` otherwise, raised as ScopeError). No request: everything allowed in that
-    context."""
+def grantable(requested: str | None, allowed: str, *, context: str | tuple[str, ...]) -> str:
+    """The scopes a token gets: every requested scope must be of `context` (or of one of several) and covered by
+    one the client is allowed (RFC 6749 `invalid_scope` otherwise, raised as ScopeError); the launch and identity
+    scopes are granted to any client when asked, except in the `system` context. No request: everything allowed
+    in the (first) context."""
+    contexts = (context,) if isinstance(context, str) else context
     allowed_scopes, allowed_others = parse_all(allowed)
     if requested is None or not requested.strip():
-        chosen = [s for s in allowed_scopes if s.context == context]
+        chosen = [s for s in allowed_scopes if s.context == contexts[0]]
         return " ".join(sorted({str(s) for s in chosen}))
     wanted, others = parse_all(requested)
     for scope in wanted:
-        if scope.context != context:
-            raise ScopeError(f"{scope} is not a {context}/ scope")
+        if scope.context not in contexts:
+            raise ScopeError(f"{scope} is not a {' or '.join(c + '/' for c in contexts)} scope")
         if not any(a.covers(scope) for a in allowed_scopes):
             raise ScopeError(f"{scope} is not allowed for this client")
-    if others - allowed_others:
-        raise ScopeError(f"{sorted(others - allowed_others)[0]} is not allowed for this client")
+    free = LAUNCH_SCOPES if "system" not in contexts else frozenset()
+    if others - allowed_others - free:
+        raise ScopeError(f"{sorted(others - allowed_others - free)[0]} is not allowed for this client")
     return " ".join(sorted({str(s) for s in wanted} | others))
 
 
 def supported() -> list[str]:
     """The scopes to advertise (RFC 8414 `scopes_supported`): every resource of every context with every
     permission; any subsequence of `cruds` is accepted as well."""
-    return ["offline_access"] + [f"{context}/{resource}.{PERMISSIONS}" for context in CONTEXTS
+    return ["offline_access", *sorted(LAUNCH_SCOPES)] + [f"{context}/{resource}.{PERMISSIONS}" for context in CONTEXTS
                                  for resource in ("*", *RESOURCES)]
 
 
@@ -142,7 +151,12 @@ def describe(text: str) -> list[str]:
         what = "all your data" if scope.resource == "*" else _plural(scope.resource)
         actions = ", ".join(verbs[p] for p in scope.permissions)
         lines.append(f"{actions.capitalize()} {whose[scope.context]} {what}")
-    if "offline_access" in text.split():
+    words = set(text.split())
+    if words & IDENTITY_SCOPES:
+        lines.append("Know who you are (your name and role)")
+    if LAUNCH_PATIENT in words:
+        lines.append("Know which patient's record is open")
+    if "offline_access" in words:
         lines.append("Stay connected when you are not using it (until you revoke it)")
     return lines
 

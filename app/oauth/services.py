@@ -250,6 +250,13 @@ class AuthorizationRequest:
     code_challenge: str = ""
     error: OAuthError | None = None  # an error to send back to the client's redirect address
     described: list[str] = field(default_factory=list)
+    audience: str = ""  # the `aud` of its access tokens: the API's, or the FHIR base URL (SMART's `aud`)
+    nonce: str | None = None  # OpenID Connect: echoed in the id token
+    pick_patient: bool = False  # a clinician's `launch/patient`: they choose the patient on the consent page
+
+    @property
+    def launch_patient(self) -> bool:
+        return scopes.LAUNCH_PATIENT in self.scope.split()
 
     def redirect(self, **params: str) -> str:
         if self.state is not None:
@@ -266,8 +273,30 @@ class AuthorizationRequest:
         return self.redirect(error=self.error.error, error_description=self.error.description)
 
 
-def scope_context(user: User) -> str:
-    return "patient" if user.role is Role.PATIENT else "user"
+def scope_contexts(user: User, requested: str | None) -> tuple[str, ...]:
+    """The scope contexts a person may be granted: a patient's own (`patient/`), a staff member's (`user/`); a
+    doctor who asks for `launch/patient` also `patient/` scopes, limited to the patient they pick."""
+    if user.role is Role.PATIENT:
+        return ("patient",)
+    if user.role is Role.DOCTOR and scopes.LAUNCH_PATIENT in (requested or "").split():
+        return ("user", "patient")
+    return ("user",)
+
+
+def _audience(args, scope: str) -> str:
+    """The `aud` of the tokens (SMART App Launch: the FHIR base URL the app will call, checked here): the FHIR
+    endpoint's or the API's; by default the API's, or FHIR's for a `launch/patient` request (a SMART app)."""
+    given = args.get("aud")
+    if given is None:
+        return bearer.fhir_audience() if scopes.LAUNCH_PATIENT in scope.split() else bearer.api_audience()
+    audience = given.rstrip("/")
+    if audience not in (bearer.fhir_audience(), bearer.api_audience()):
+        raise OAuthError("invalid_request", f"aud must name this server's FHIR endpoint ({bearer.fhir_audience()}) "
+                                            f"or its API ({bearer.api_audience()}).")
+    if scopes.LAUNCH_PATIENT in scope.split() and audience != bearer.fhir_audience():
+        raise OAuthError("invalid_request", "launch/patient is for the FHIR endpoint: aud must be "
+                                            f"{bearer.fhir_audience()}.")
+    return audience
 
 
 def authorization_request(args, user: User) -> AuthorizationRequest:
@@ -285,8 +314,8 @@ def authorization_request(args, user: User) -> AuthorizationRequest:
     state = args.get("state")
     request = AuthorizationRequest(client=client, redirect_uri=redirect_uri,
                                    state=state[:MAX_PARAMETER] if state is not None else None)
-    duplicated = [n for n in ("response_type", "scope", "state", "code_challenge", "code_challenge_method")
-                  if len(args.getlist(n)) > 1]
+    duplicated = [n for n in ("response_type", "scope", "state", "code_challenge", "code_challenge_method", "aud",
+                              "nonce") if len(args.getlist(n)) > 1]
     if duplicated:
         request.error = OAuthError("invalid_request", f"{duplicated[0]} is given more than once.")
     elif args.get("response_type") != "code":
@@ -297,22 +326,44 @@ def authorization_request(args, user: User) -> AuthorizationRequest:
         request.error = OAuthError("invalid_request", "PKCE is required, with code_challenge_method=S256.")
     elif not _CHALLENGE.match(args.get("code_challenge") or ""):
         request.error = OAuthError("invalid_request", "code_challenge must be BASE64URL(SHA-256(code_verifier)).")
+    elif len(args.get("nonce") or "") > 255:
+        request.error = OAuthError("invalid_request", "nonce is too long (at most 255 characters).")
     else:
         request.code_challenge = args["code_challenge"]
+        request.nonce = args.get("nonce") or None
         try:
-            request.scope = scopes.grantable(args.get("scope"), client.allowed_scopes, context=scope_context(user))
-        except scopes.ScopeError as error:
-            request.error = OAuthError("invalid_scope", str(error))
-        else:
-            if not request.scope:
-                request.error = OAuthError("invalid_scope", "No scope this client may ask of you was requested.")
-            request.described = scopes.describe(request.scope)
+            _choose_scope(request, args, user)
+        except OAuthError as error:
+            request.error = error
     return request
 
 
-def approve(request: AuthorizationRequest, user: User) -> str:
+def _choose_scope(request: AuthorizationRequest, args, user: User) -> None:
+    requested = args.get("scope")
+    try:
+        request.scope = scopes.grantable(requested, request.client.allowed_scopes,
+                                         context=scope_contexts(user, requested))
+    except scopes.ScopeError as error:
+        hint = (" (patient/ scopes for a clinician come with launch/patient: the patient is chosen at sign-in)"
+                if user.role is not Role.PATIENT and "patient/" in (requested or "") else "")
+        raise OAuthError("invalid_scope", f"{error}{hint}.") from None
+    if not request.scope:
+        raise OAuthError("invalid_scope", "No scope this client may ask of you was requested.")
+    if request.launch_patient and user.role not in (Role.PATIENT, Role.DOCTOR):
+        raise OAuthError("invalid_scope", "launch/patient: only patients and doctors open a patient's record.")
+    request.audience = _audience(args, request.scope)
+    request.pick_patient = request.launch_patient and user.role is Role.DOCTOR
+    request.described = scopes.describe(request.scope)
+
+
+def approve(request: AuthorizationRequest, user: User, patient_id: int | None = None) -> str:
     """The person allowed the client: their grant (created, or the existing one with the new scope) and a
-    single-use code; the address to send the browser to."""
+    single-use code; the address to send the browser to. `patient_id`: the patient a clinician picked for a
+    `launch/patient` request (the caller asked the policy); a patient's launch is about themselves."""
+    if request.launch_patient and user.role is Role.PATIENT:
+        patient_id = user.id
+    if request.pick_patient and patient_id is None:
+        raise ValueError("a clinician's launch/patient needs the picked patient")
     grant = db.session.scalar(sa.select(OAuthGrant).where(
         OAuthGrant.client_pk == request.client.id, OAuthGrant.user_id == user.id,
         OAuthGrant.revoked_at.is_(None)).order_by(OAuthGrant.id.desc()).limit(1).with_for_update())
@@ -328,6 +379,8 @@ def approve(request: AuthorizationRequest, user: User) -> str:
     db.session.add(OAuthAuthorizationCode(
         code_hash=digest(code), client_pk=request.client.id, user_id=user.id, redirect_uri=request.redirect_uri,
         scope=request.scope, code_challenge=request.code_challenge, code_challenge_method="S256",
+        nonce=request.nonce, audience=request.audience,
+        launch_patient_id=patient_id if request.launch_patient else None,
         expires_at=utcnow() + timedelta(seconds=CODE_SECONDS)))
     db.session.flush()
     return request.redirect(code=code)
@@ -343,23 +396,61 @@ def _patient_of(user: User) -> int | None:
 
 # --- the token endpoint --------------------------------------------------------------------------------------------
 
-def _access_token(user: User, client: OAuthClient, scope: str, grant: OAuthGrant | None) -> str:
-    claims = {"sub": str(user.id), "aud": bearer.api_audience(), "client_id": client.client_id, "scope": scope,
+@dataclass(frozen=True)
+class Launch:
+    """What a person's grant carries from the authorization request to every token it issues: the tokens'
+    audience, the patient in context (SMART `launch/patient`) and the OpenID Connect nonce (first token only)."""
+    audience: str
+    patient_id: int | None = None
+    nonce: str | None = None
+
+
+def _access_token(user: User, client: OAuthClient, scope: str, grant: OAuthGrant | None, launch: Launch) -> str:
+    claims = {"sub": str(user.id), "aud": launch.audience, "client_id": client.client_id, "scope": scope,
               "sv": user.session_version}
     if grant is not None:
         claims["gid"] = grant.id
+    if launch.patient_id is not None:
+        claims["patient"] = str(launch.patient_id)  # the token reaches this patient's data only
     return keys.sign_access_token(claims)
 
 
+def fhir_user(user: User) -> str | None:
+    """SMART's `fhirUser`: the person's own FHIR resource (a patient's Patient, a doctor's Practitioner)."""
+    resource = {Role.PATIENT: "Patient", Role.DOCTOR: "Practitioner"}.get(user.role)
+    return f"{bearer.fhir_audience()}/{resource}/{user.id}" if resource else None
+
+
+def _id_token(user: User, client: OAuthClient, scope: str, launch: Launch) -> str:
+    """The OpenID Connect id token of the code exchange (Core section 2): who signed in, for the client."""
+    granted = set(scope.split())
+    claims: dict = {"sub": str(user.id), "aud": client.client_id}
+    if launch.nonce:
+        claims["nonce"] = launch.nonce
+    if "fhirUser" in granted and fhir_user(user):
+        claims["fhirUser"] = fhir_user(user)
+    if "profile" in granted or "fhirUser" in granted:
+        claims["name"] = user.full_name
+    return keys.sign_id_token(claims)
+
+
 def _token_response(user: User, client: OAuthClient, scope: str, grant: OAuthGrant | None, grant_type: str,
-                    *, refresh_scope: str | None = None) -> dict:
-    """The token answer; with a refresh token of `refresh_scope` when given (a person's grant only)."""
+                    *, refresh_scope: str | None = None, launch: Launch | None = None,
+                    id_token: bool = False) -> dict:
+    """The token answer; with a refresh token of `refresh_scope` when given (a person's grant only), the
+    patient in context (SMART) and, for the code exchange with `openid`, an id token."""
     now = utcnow()
-    body = {"access_token": _access_token(user, client, scope, grant), "token_type": "Bearer",
+    launch = launch or Launch(bearer.api_audience())
+    body = {"access_token": _access_token(user, client, scope, grant, launch), "token_type": "Bearer",
             "expires_in": current_app.config["HMS_ACCESS_TOKEN_SECONDS"], "scope": scope}
+    if launch.patient_id is not None:
+        body["patient"] = str(launch.patient_id)
+    if id_token and "openid" in scope.split():
+        body["id_token"] = _id_token(user, client, scope, launch)
     if refresh_scope is not None and grant is not None:
         token = secrets.token_urlsafe(32)
         db.session.add(OAuthRefreshToken(token_hash=digest(token), grant_id=grant.id, scope=refresh_scope,
+                                         audience=launch.audience, launch_patient_id=launch.patient_id,
                                          expires_at=now + refresh_lifetime()))
         body["refresh_token"] = token
     client.last_used_at = now
@@ -444,8 +535,9 @@ def exchange_code(client: OAuthClient, form) -> dict:
         raise OAuthError("invalid_grant", "The person's consent was revoked.")
     refresh_allowed = (GrantType.REFRESH_TOKEN.value in client.grant_types
                        and "offline_access" in code.scope.split())
+    launch = Launch(code.audience or bearer.api_audience(), code.launch_patient_id, code.nonce)
     return _token_response(user, client, code.scope, grant, GrantType.AUTHORIZATION_CODE,
-                           refresh_scope=code.scope if refresh_allowed else None)
+                           refresh_scope=code.scope if refresh_allowed else None, launch=launch, id_token=True)
 
 
 def client_credentials(client: OAuthClient, form) -> dict:
@@ -517,7 +609,9 @@ def refresh(client: OAuthClient, form) -> dict:
         scope = scopes.validate(requested)
     token.used_at = utcnow()
     # The new refresh token keeps the old one's scope (RFC 6749 section 6), whatever the access token narrowed.
-    return _token_response(user, client, scope, grant, GrantType.REFRESH_TOKEN, refresh_scope=token.scope)
+    launch = Launch(token.audience or bearer.api_audience(), token.launch_patient_id)
+    return _token_response(user, client, scope, grant, GrantType.REFRESH_TOKEN, refresh_scope=token.scope,
+                           launch=launch)
 
 
 def _covers(held: str, wanted: str) -> bool:
@@ -569,7 +663,7 @@ def revoke_token(client: OAuthClient, token: str, hint: str | None) -> None:
             revoke_grant(row.grant, "revoked_by_client")
         return
     try:
-        claims = keys.verify_access_token(token, audience=bearer.api_audience())
+        claims = keys.verify_access_token(token, audience=bearer.audiences())
     except keys.InvalidToken:
         return  # expired or never ours: nothing to revoke
     if claims.get("client_id") != client.client_id or not isinstance(claims.get("jti"), str):
@@ -598,7 +692,7 @@ def introspect(client: OAuthClient, token: str) -> dict:
         raise invalid_client("Introspection is for confidential clients.")
     if _looks_like_jwt(token):
         try:
-            found = bearer.authenticate("Bearer " + token, audience=bearer.api_audience())
+            found = bearer.authenticate("Bearer " + token, audience=bearer.audiences())
         except bearer.BearerError:
             return {"active": False}
         if found.client.id != client.id:
@@ -606,7 +700,8 @@ def introspect(client: OAuthClient, token: str) -> dict:
         claims = found.claims
         return {"active": True, "token_type": "Bearer", "scope": found.scope, "client_id": found.client.client_id,
                 "sub": claims["sub"], "aud": claims["aud"], "iss": claims["iss"], "exp": claims["exp"],
-                "iat": claims["iat"], "jti": claims["jti"], "username": found.user.email}
+                "iat": claims["iat"], "jti": claims["jti"], "username": found.user.email,
+                **({"patient": claims["patient"]} if "patient" in claims else {})}
     row = db.session.scalar(sa.select(OAuthRefreshToken).where(OAuthRefreshToken.token_hash == digest(token)))
     if (row is None or row.grant.client_pk != client.id or row.used_at is not None or row.expires_at <= utcnow()
             or row.grant.revoked_at is not None

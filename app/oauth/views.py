@@ -1,5 +1,6 @@
 """The authorization server's endpoints for programs: token (RFC 6749), revocation (RFC 7009), introspection
-(RFC 7662), and the discovery documents: the JWK Set (RFC 7517) and the metadata (RFC 8414).
+(RFC 7662), and the discovery documents: the JWK Set (RFC 7517), the metadata (RFC 8414) and OpenID Connect's
+(`app.oauth.discovery`).
 
 The endpoints answer RFC 6749's JSON errors themselves (`{"error", "error_description"}`, section 5.2), never the
 problem+json of `app/api/problems.py`, and every answer is `Cache-Control: no-store`. The consent page
@@ -7,12 +8,11 @@ problem+json of `app/api/problems.py`, and every answer is `Cache-Control: no-st
 """
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request, url_for
+from flask import Blueprint, jsonify, request
 from werkzeug.wrappers import Response
 
 from app.extensions import csrf
-from app.oauth import bearer, keys, scopes, services
-from app.oauth.models import GrantType
+from app.oauth import bearer, discovery, keys, services
 from app.oauth.services import OAuthError
 
 bp = Blueprint("oauth", __name__)
@@ -98,20 +98,9 @@ def jwks():
 
 @bp.get("/.well-known/oauth-authorization-server")
 def metadata():
-    issuer = keys.issuer()
-    return jsonify({
-        "issuer": issuer,
-        "jwks_uri": issuer + url_for("oauth.jwks"),
-        "authorization_endpoint": issuer + url_for("oauth_pages.authorize"),
-        "token_endpoint": issuer + url_for("oauth.token"),
-        "revocation_endpoint": issuer + url_for("oauth.revoke"),
-        "introspection_endpoint": issuer + url_for("oauth.introspect"),
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "grant_types_supported": [g.value for g in GrantType],
-        "code_challenge_methods_supported": ["S256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "scopes_supported": scopes.supported(),
-    })
+    return jsonify(discovery.server_metadata())
+
+
+@bp.get("/.well-known/openid-configuration")
+def openid_configuration():
+    return jsonify(discovery.openid_configuration())

@@ -65,19 +65,20 @@ def _statuses(codes: list[str]) -> list[Status]:
 
 
 def search(query: SearchQuery) -> Page:
-    """The appointments the token may list: a patient's own, a doctor's own, every one for the front desk."""
+    """The appointments the token may list: a patient's own, a doctor's own (with the patient a token was launched
+    for, if any), every one for the front desk."""
     me = access.me()
-    own_patient = me.id if me.role is Role.PATIENT else None
+    context = access.context_patient()  # a patient's own token, or one launched for a patient
     own_doctor = me.id if me.role is Role.DOCTOR else None
-    authorize(Verb.READ, Resource(Kind.APPOINTMENT, None, patient_id=own_patient, doctor_id=own_doctor))
+    authorize(Verb.READ, Resource(Kind.APPOINTMENT, None, patient_id=context, doctor_id=own_doctor))
     select = common_sql(query, _appointments(), Appointment.id, Appointment.updated_at)
-    if own_patient is not None:
-        select = select.where(Appointment.patient_id == own_patient)
+    if context is not None:
+        select = select.where(Appointment.patient_id == context)
     if own_doctor is not None:
         select = select.where(Appointment.doctor_id == own_doctor)
     for ors in query.references("patient", "Patient"):
         for ident in ors:
-            if own_patient is not None and ident != str(own_patient):  # another patient's: the policy's 404
+            if context is not None and ident != str(context):  # another patient's: the policy's 404
                 other = as_id(ident)
                 authorize(Verb.READ, Resource.appointments_of(db.session.get(User, other), other))
         select = select.where(Appointment.patient_id.in_([as_id(i) for i in ors]))

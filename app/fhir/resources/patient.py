@@ -49,12 +49,13 @@ def read(ident: str) -> dict:
 
 
 def findable() -> sa.Select:
-    """The patients the token may find: a patient only themselves; a doctor those in their care or opened by an
-    active break-glass grant (whose records they may read); no other role (the policy's 403)."""
+    """The patients the token may find: a patient only themselves, a token launched for a patient only that one;
+    a doctor those in their care or opened by an active break-glass grant (whose records they may read); no
+    other role (the policy's 403)."""
     me = access.me()
-    if access.is_patient():
-        access.read_patient(me.id)
-        return patients().where(User.id == me.id)
+    if (context := access.context_patient()) is not None:  # a patient's token, or one launched for a patient
+        access.read_patient(context)
+        return patients().where(User.id == context)
     access.require_area("doctor", Kind.PATIENT)
     return patients().where(sa.or_(User.id.in_(in_care_of(me.id)), User.id.in_(opened_by_break_glass(me.id))))
 
