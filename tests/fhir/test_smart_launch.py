@@ -183,3 +183,12 @@ def test_a_launched_tokens_refusal_is_an_operation_outcome(fhir, app, clinic, sm
                     verifier)
     answer = fhir(f"Patient/{clinic.patient_b.id}", body["access_token"])
     assert answer.status_code == 404 and issue(answer)["code"] == "not-found"
+
+
+def test_the_picker_finds_only_the_doctors_own_patients_by_name(app, clinic):
+    doctor = sign_in(app, clinic.doctor_a)
+    found = text(doctor.get("/oauth/authorize/patients?q=zenob", htmx=True))
+    assert clinic.patient_a.full_name in found and "<html" not in found
+    outsider = text(doctor.get("/oauth/authorize/patients?q=Bruno", htmx=True))
+    assert clinic.patient_b.full_name not in outsider and "None of your patients" in outsider
+    assert sign_in(app, clinic.patient_a).get("/oauth/authorize/patients?q=zen").status_code == 404
