@@ -96,7 +96,7 @@ def searched_patient(query, kind: Kind) -> tuple[int, Decision]:
     return patient_id, read_record(patient_id, kind)
 
 
-def audit(patient_id: int, categories: list[str], *, view: str, decision: Decision,
+def audit(patient_id: int, categories: list[str], *, view: str, decision: Decision | None,
           entity_type: str = "patient", entity_id: int | str | None = None) -> None:
     records.record_read(patient_id, categories, view=view, entity_type=entity_type, entity_id=entity_id,
                         decision=decision)

@@ -146,11 +146,13 @@ def describe(text: str) -> list[str]:
     """Plain sentences for the consent page and "Connected apps", one per scope."""
     verbs = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
     whose = {"patient": "your own", "user": "what you may see of", "system": "all"}
+    everything = {"patient": "all your own data", "user": "everything you may see", "system": "all data"}
     lines = []
     for scope in parse_all(text)[0]:
-        what = "all your data" if scope.resource == "*" else _plural(scope.resource)
+        what = (everything[scope.context] if scope.resource == "*"
+                else f"{whose[scope.context]} {_plural(scope.resource)}")
         actions = ", ".join(verbs[p] for p in scope.permissions)
-        lines.append(f"{actions.capitalize()} {whose[scope.context]} {what}")
+        lines.append(f"{actions.capitalize()} {what}")
     words = set(text.split())
     if words & IDENTITY_SCOPES:
         lines.append("Know who you are (your name and role)")

@@ -64,6 +64,7 @@ from app.records.models import (NOTE_COLUMNS, VITAL_COLUMNS, Allergy, AllergyAck
 from app.timeutil import to_clinic_time, utcnow
 
 CATEGORIES = ("encounter", "diagnosis", "prescription", "allergy", "vitals")
+DEMOGRAPHICS = "demographics"  # a patient's profile read by a program (FHIR Patient): audited like the record
 # The sections of the note a patient reads (the clinic's choice): the reason for the visit, the assessment and
 # the plan. The subjective and objective sections are the doctor's working notes and stay in the clinic.
 PATIENT_NOTES = ("chief_complaint", "assessment", "plan")
@@ -111,7 +112,7 @@ def record_read(patient_id: int, categories: list[str] | tuple[str, ...], *, vie
                 entity_type: str = "patient", entity_id: int | str | None = None,
                 decision: Decision | None = None) -> None:
     """One read of clinical data = one `record.viewed` event (the caller commits)."""
-    unknown = set(categories) - set(CATEGORIES)
+    unknown = set(categories) - set(CATEGORIES) - {DEMOGRAPHICS}
     assert not unknown, f"unknown data categories {unknown}"
     data = {"category": categories[0] if categories else None, "categories": list(categories), "view": view}
     if decision is not None:

@@ -59,16 +59,16 @@ def test_a_smart_app_launches_reads_the_record_and_books_a_slot(page: Page, base
     assert fhir.patient_id == str(patient.id) and fhir.ready
     assert fhir.human_name(fhir.patient.name[0]) == "Petra Launch"
     server = fhir.server
-    appointments = Appointment.where(struct={"patient": fhir.patient_id}).perform_resources(server)
+    appointments = list(Appointment.where(struct={"patient": fhir.patient_id}).perform_resources_iter(server))
     assert appointments and {a.participant[0].actor.reference for a in appointments} == {f"Patient/{patient.id}"}
-    conditions = Condition.where(struct={"patient": fhir.patient_id}).perform_resources(server)
-    assert [c.code.coding[0].system for c in conditions] == ["http://hl7.org/fhir/sid/icd-10-cm"]
-    vitals = Observation.where(struct={"patient": fhir.patient_id, "category": "vital-signs"}).perform_resources(
-        server)
-    assert {o.code.coding[0].system for o in vitals} == {"http://loinc.org"}
+    conditions = list(Condition.where(struct={"patient": fhir.patient_id}).perform_resources_iter(server))
+    assert conditions and {c.code.coding[0].system for c in conditions} == {"http://hl7.org/fhir/sid/icd-10-cm"}
+    vitals = list(Observation.where(struct={"patient": fhir.patient_id, "category": "vital-signs"})
+                  .perform_resources_iter(server))
+    assert vitals and {o.code.coding[0].system for o in vitals} == {"http://loinc.org"}
 
-    slot = Slot.where(struct={"schedule": f"Schedule/{doctor.id}-{department_id}", "status": "free",
-                              "_count": "1"}).perform_resources(server)[0]
+    slot = next(Slot.where(struct={"schedule": f"Schedule/{doctor.id}-{department_id}", "status": "free",
+                                   "_count": "1"}).perform_resources_iter(server))
     booking = Appointment({
         "resourceType": "Appointment", "status": "proposed", "start": slot.start.isostring,
         "end": slot.end.isostring, "slot": [{"reference": f"Slot/{slot.id}"}], "description": "Palpitations again",

@@ -189,11 +189,17 @@ def test_every_read_of_clinical_data_is_audited_with_the_client(app, fhir, clini
     fhir(f"Condition?patient={clinic.patient_a.id}", tokens["doctor_a"])
     fhir(f"Encounter/{clinic.chart.current_id}", tokens["doctor_a"])
     fhir("Practitioner", tokens["doctor_a"])  # the directory: not a record read
+    fhir(f"Patient/{clinic.patient_a.id}", tokens["doctor_a"])
+    fhir("Patient?name=zenobia", tokens["doctor_a"])
     with app.app_context():
         events = [e.envelope for e in db.session.scalars(
             sa.select(OutboxEvent).where(OutboxEvent.seq > before, OutboxEvent.type == "record.viewed")
             .order_by(OutboxEvent.seq))]
-    assert [e["data"]["view"] for e in events] == ["fhir.Condition.search", "fhir.Encounter.read"]
+    assert [e["data"]["view"] for e in events] == ["fhir.Condition.search", "fhir.Encounter.read",
+                                                   "fhir.Patient.read", "fhir.Patient.search"]
+    assert [e["data"]["categories"] for e in events[2:]] == [["demographics"], ["demographics"]]
+    assert all(e["patient_id"] == clinic.patient_a.id and e["actor"]["client_id"] == "test-app" for e in events)
+    events = events[:3]
     assert all(e["patient_id"] == clinic.patient_a.id and e["actor"]["client_id"] == "test-app"
                and e["data"]["basis"] == "care_relationship" for e in events)
 

@@ -10,6 +10,7 @@ from app.fhir import access
 from app.fhir.resources import appointment, clinical, observation, patient as patients
 from app.fhir.search import Page, SearchQuery, as_id, list_page
 from app.policy import Kind, Resource
+from app.records.services import DEMOGRAPHICS
 
 ORDER = ("Patient", "Appointment", "Encounter", "Condition", "MedicationRequest", "AllergyIntolerance",
          "Observation")
@@ -21,7 +22,7 @@ def everything(ident: str, query: SearchQuery) -> Page:
     found = [patients.to_fhir(patients.get(patient_id))]
     if access.may(Kind.APPOINTMENT, Resource.record(patient_id)):
         found += appointment.of_patient(patient_id)
-    categories = []
+    categories = [DEMOGRAPHICS]
     encounters = None
     if access.may(Kind.ENCOUNTER, Resource.record(patient_id)):
         categories.append("encounter")
@@ -34,8 +35,7 @@ def everything(ident: str, query: SearchQuery) -> Page:
         found += [clinical.medication_request(p, e) for e in encounters for p in e.prescriptions]
         found += [clinical.allergy_intolerance(a) for a in clinical.records.allergies(patient_id)]
         found += observation.of_encounters(encounters)
-    if categories:
-        access.audit(patient_id, categories, view="fhir.Patient.everything", decision=decision)
+    access.audit(patient_id, categories, view="fhir.Patient.everything", decision=decision)
     return list_page(query, found, key=_key)
 
 

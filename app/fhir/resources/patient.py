@@ -10,6 +10,7 @@ from app.fhir import access
 from app.fhir.resources.common import day, human_name, meta, system
 from app.fhir.search import Page, SearchQuery, as_id, common_sql, sql_page, string_clause
 from app.policy import Kind, in_care_of, opened_by_break_glass
+from app.records.services import DEMOGRAPHICS
 
 SEARCH_PARAMS = {"name": "string", "birthdate": "date", "identifier": "token", "email": "token"}
 V2_RELATIONSHIP = "http://terminology.hl7.org/CodeSystem/v2-0131"
@@ -44,7 +45,8 @@ def get(patient_id: int) -> User | None:
 
 def read(ident: str) -> dict:
     patient_id = as_id(ident)
-    access.read_patient(patient_id)
+    decision = access.read_patient(patient_id)
+    access.audit(patient_id, [DEMOGRAPHICS], view="fhir.Patient.read", decision=decision)
     return to_fhir(get(patient_id))
 
 
@@ -61,7 +63,11 @@ def findable() -> sa.Select:
 
 
 def search(query: SearchQuery) -> Page:
-    return sql_page(query, narrowed(query, findable()), User.id, to_fhir)
+    """Audited as a read of each patient the page shows (their demographics)."""
+    page = sql_page(query, narrowed(query, findable()), User.id, to_fhir)
+    for resource in page.resources:
+        access.audit(int(resource["id"]), [DEMOGRAPHICS], view="fhir.Patient.search", decision=None)
+    return page
 
 
 def narrowed(query: SearchQuery, select: sa.Select) -> sa.Select:
