@@ -142,11 +142,14 @@ def permissions(text: str) -> frozenset[str]:
     return frozenset(result)
 
 
-def describe(text: str) -> list[str]:
-    """Plain sentences for the consent page and "Connected apps", one per scope."""
+def describe(text: str, *, chosen_patient: bool = False) -> list[str]:
+    """Plain sentences for the consent page, one per scope. `chosen_patient`: a clinician's `patient/` scopes are
+    about the patient they choose (`launch/patient`), not about themselves."""
     verbs = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
-    whose = {"patient": "your own", "user": "what you may see of", "system": "all"}
-    everything = {"patient": "all your own data", "user": "everything you may see", "system": "all data"}
+    whose = {"patient": "the chosen patient's" if chosen_patient else "your own", "user": "what you may see of",
+             "system": "all"}
+    everything = {"patient": "all the chosen patient's data" if chosen_patient else "all your own data",
+                  "user": "everything you may see", "system": "all data"}
     lines = []
     for scope in parse_all(text)[0]:
         what = (everything[scope.context] if scope.resource == "*"

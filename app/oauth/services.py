@@ -353,7 +353,7 @@ def _choose_scope(request: AuthorizationRequest, args, user: User) -> None:
         raise OAuthError("invalid_scope", "launch/patient: only patients and doctors open a patient's record.")
     request.audience = _audience(args, request.scope)
     request.pick_patient = request.launch_patient and user.role is Role.DOCTOR
-    request.described = scopes.describe(request.scope)
+    request.described = scopes.describe(request.scope, chosen_patient=request.pick_patient)
 
 
 def approve(request: AuthorizationRequest, user: User, patient_id: int | None = None) -> str:

@@ -115,6 +115,7 @@ def test_a_clinician_picks_a_patient_in_their_care_and_the_token_reaches_only_th
     assert page.status_code == 200
     picker = text(page)
     assert clinic.patient_a.full_name in picker and clinic.patient_b.full_name not in picker  # not in their care
+    assert "Read, search all the chosen patient&#39;s data" in picker
 
     missing = browser.post_form(url, {"decision": "allow"})
     assert missing.status_code == 422 and "Choose the patient" in text(missing)
