@@ -19,8 +19,8 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench.common import (DB_HOST, DB_PASSWORD, DB_PORT, DB_USER, ROOT, BenchError, CpuMeter, close_app, free_port,
-                          log, percentile, wait_for)
+from bench.common import (DB_HOST, DB_PASSWORD, DB_PORT, DB_USER, ROOT, BenchError, CpuMeter, close_app, fmt,
+                          free_port, log, percentile, wait_for)
 
 PASSWORD = "bench-password-1234"  # every seeded user's
 CSRF_META = re.compile(rb'<meta name="csrf-token" content="([^"]+)"')
@@ -169,6 +169,37 @@ class PhaseResult:
         return {"name": self.name, "clients": self.clients, "requests": len(self.samples), "rate": self.rate(),
                 "p50": self.pct(50), "p95": self.pct(95), "p99": self.pct(99), "max": self.pct(100),
                 "outcomes": dict(self.outcomes()), "cpu": self.cpu, "notes": self.notes}
+
+
+def outcome_text(result: PhaseResult) -> str:
+    return ", ".join(f"{name} {count}" for name, count in result.outcomes().most_common())
+
+
+def phase_table(phases: dict[str, PhaseResult]) -> list[str]:
+    """The reports' table of phases: rate, latency and outcomes."""
+    lines = ["| Phase | clients | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | outcomes |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for result in phases.values():
+        lines.append(f"| {result.name} | {result.clients} | {len(result.samples)} | {fmt(result.rate())} |"
+                     f" {fmt(result.pct(50))} | {fmt(result.pct(95))} | {fmt(result.pct(99))} |"
+                     f" {fmt(result.pct(100))} | {outcome_text(result)} |")
+    return lines
+
+
+def cpu_table(phases: dict[str, PhaseResult]) -> list[str]:
+    """The reports' table of the cores each process group used in each phase (`bench.common.cpu_meter`)."""
+    lines = ["CPU (cores busy on average over the recorded window; 1.0 = one core; \"rest of machine\" = other users"
+             " of this shared machine plus the kernel):", "",
+             "| Phase | wall s | HMS gunicorn | bare gunicorn | MariaDB (shared) | tansu | bench clients"
+             " | rest of machine |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for result in phases.values():
+        cpu = result.cpu
+        lines.append(f"| {result.name} | {fmt(cpu.get('_elapsed'))} | {fmt(cpu.get('HMS gunicorn'), 2)} |"
+                     f" {fmt(cpu.get('bare gunicorn'), 2)} | {fmt(cpu.get('MariaDB (shared)'), 2)} |"
+                     f" {fmt(cpu.get('tansu broker'), 2)} | {fmt(cpu.get('bench process'), 2)} |"
+                     f" {fmt(cpu.get('_other'), 2)} |")
+    return lines
 
 
 def classify_page(status: int, body: bytes) -> str:
