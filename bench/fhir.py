@@ -291,12 +291,17 @@ def report(args, command: str, phases: dict[str, PhaseResult], in_process: dict[
         "",
         *cpu_table(phases),
     ]
-    per_request = []
-    for key, result in phases.items():
-        server = result.cpu.get("bare gunicorn" if key.endswith("floor") else "HMS gunicorn")
-        if server and result.rate():
-            per_request.append(f"{key}: {server / result.rate() * 1000:.1f} ms")
-    lines += ["", "Server CPU per request (gunicorn cores ÷ req/s): " + "; ".join(per_request) + ".", "",
+    def cpu_ms(key: str) -> float | None:
+        result = phases.get(key)
+        server = result.cpu.get("bare gunicorn" if key.endswith("floor") else "HMS gunicorn") if result else None
+        return server / result.rate() * 1000 if server and result.rate() else None
+
+    per_request = [f"{key}: {fmt(cpu_ms(key))} ms" for key in phases]
+    lines += ["", "Server CPU per request (gunicorn cores ÷ req/s): " + "; ".join(per_request) + ". The floor's ÷ the"
+              f" endpoint's (the ratio that neighbours on a shared machine disturb least): Appointment search"
+              f" {fmt(ratio(cpu_ms('appointments_floor'), cpu_ms('appointments')), 3)}; $everything, the patient's"
+              f" token {fmt(ratio(cpu_ms('everything_floor'), cpu_ms('everything')), 3)}; the doctor's"
+              f" {fmt(ratio(cpu_ms('everything_floor'), cpu_ms('everything_doctor')), 3)}.", "",
               f"In process (Flask's test client, no HTTP; {args.requests} requests each"
               + (", then as many under cProfile" if args.profile else "") + "):", ""]
     for name, (mean, statements) in in_process.items():
