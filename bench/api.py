@@ -45,7 +45,6 @@ import logging
 import pstats
 import signal
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -53,10 +52,10 @@ from collections import Counter
 from pathlib import Path
 
 from bench.booking import classify_booking, integrity, seed
-from bench.common import (ROOT, BenchError, Database, begin_run, broker_pids, clean_up, cpu_meter, fmt,
-                          machine_facts_line, percentile, push_app, ratio, run_date, take_run_lock)
-from bench.web import (Client, Gunicorn, PhaseResult, app_env, cpu_table, page_step, phase_table, run_phase,
-                       start_servers, status_text, stop_all)
+from bench.common import (ROOT, BenchError, broker_pids, clean_up, cpu_meter, fmt, machine_facts_line,
+                          own_database_options, percentile, push_app, ratio, run_date, start_run)
+from bench.web import (Client, Gunicorn, PhaseResult, app_env, cpu_table, load_options, page_step, phase_table,
+                       run_phase, start_servers, status_text, stop_all)
 
 DB_NAME = "hms_bench_api"
 # The floor of the list: the same rows, columns and JSON as the API's answer, by one statement (the API's own
@@ -344,10 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16, help="booking clients (patients), default 16")
     parser.add_argument("--list-clients", type=int, default=8, help="list and bare clients, default 8")
     parser.add_argument("--doctors", type=int, default=40, help="doctors with weekly hours, default 40")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds recorded per phase, default 20")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per phase, default 3")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per app, default 2")
-    parser.add_argument("--timeout", type=float, default=30.0, help="per-request socket timeout, default 30 s")
+    load_options(parser)
     parser.add_argument("--no-broker", action="store_true",
                         help="no Kafka broker: HMS_RELAY_IN_PROCESS=false, events stay in the outbox")
     parser.add_argument("--no-page", action="store_true", help="leave out the page booking phase")
@@ -355,22 +351,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=300, help="in-process list requests, default 300")
     parser.add_argument("--profile", type=Path, metavar="PATH", help="profile the in-process list requests (cProfile)"
                         " and write the top functions here")
-    parser.add_argument("--max-seconds", type=int, default=900, help="abort the whole run after this, default 900")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON here")
-    parser.add_argument("--keep-db", action="store_true", help=f"keep {DB_NAME} at the end")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the gunicorn and broker logs")
+    own_database_options(parser, DB_NAME, "gunicorn and broker logs")
     args = parser.parse_args(argv)
     if args.doctors < args.clients:
         parser.error("--doctors must be at least --clients")
     if args.warmup + args.duration > 480:
         parser.error("a phase must fit in an access token's life: --warmup + --duration ≤ 480 s")
-    command = begin_run("bench.api", argv, args.max_seconds)
-    lock_file = take_run_lock("bench.api", DB_NAME)  # held until exit
-    if lock_file is None:
+    started = start_run("bench.api", argv, args, DB_NAME)
+    if started is None:
         return 1
-
-    tmp = Path(tempfile.mkdtemp(prefix="hms-bench-api-"))
-    database = Database(DB_NAME)
+    command, tmp, database = started.command, started.tmp, started.database
     broker = None
     servers: list[Gunicorn] = []
     app = ctx = None

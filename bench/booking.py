@@ -37,16 +37,15 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as clock, timedelta, timezone
 from pathlib import Path
 
 from app.doctors.appointments import VERSION_HEADER
-from bench.common import (BenchError, Database, begin_run, broker_pids, clean_up, cpu_meter, fmt, machine_facts_line,
-                          push_app, ratio, run_date, take_run_lock)
+from bench.common import (BenchError, broker_pids, clean_up, cpu_meter, fmt, machine_facts_line, own_database_options,
+                          push_app, ratio, run_date, start_run)
 from bench.web import (PASSWORD, Client, Gunicorn, PhaseResult, app_env, bare_flask, classify_page, cpu_table,
-                       page_step, phase_table, run_phase, start_servers, status_text, stop_all)
+                       load_options, page_step, phase_table, run_phase, start_servers, status_text, stop_all)
 
 DB_NAME = "hms_bench_booking"
 BARE_QUERY = "SELECT id, starts_at FROM appointments WHERE doctor_id=%s ORDER BY starts_at LIMIT 50"
@@ -282,26 +281,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--doctors", type=int, default=40, help="doctors with weekly hours, default 40"
                         " (the first --clients book one each, the next is raced for)")
     parser.add_argument("--appointments", type=int, default=50, help="the dashboard doctor's appointments, default 50")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds recorded per phase, default 20")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per phase, default 3")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per app, default 2")
-    parser.add_argument("--timeout", type=float, default=30.0, help="per-request socket timeout, default 30 s")
+    load_options(parser)
     parser.add_argument("--no-broker", action="store_true",
                         help="no Kafka broker: HMS_RELAY_IN_PROCESS=false, events stay in the outbox")
-    parser.add_argument("--max-seconds", type=int, default=900, help="abort the whole run after this, default 900")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON here")
-    parser.add_argument("--keep-db", action="store_true", help=f"keep {DB_NAME} at the end")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the gunicorn and broker logs")
+    own_database_options(parser, DB_NAME, "gunicorn and broker logs")
     args = parser.parse_args(argv)
     if args.doctors < args.clients + 1:
         parser.error("--doctors must be at least --clients + 1")
-    command = begin_run("bench.booking", argv, args.max_seconds)
-    lock_file = take_run_lock("bench.booking", DB_NAME)  # held until exit
-    if lock_file is None:
+    started = start_run("bench.booking", argv, args, DB_NAME)
+    if started is None:
         return 1
-
-    tmp = Path(tempfile.mkdtemp(prefix="hms-bench-booking-"))
-    database = Database(DB_NAME)
+    command, tmp, database = started.command, started.tmp, started.database
     broker = None
     servers: list[Gunicorn] = []
     app = ctx = None

@@ -40,7 +40,6 @@ import json
 import logging
 import signal
 import sys
-import tempfile
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -48,10 +47,10 @@ from types import SimpleNamespace
 
 from bench.api import RATE_LIMIT, bearer, in_process_requests, issue_tokens, register_client
 from bench.booking import seed
-from bench.common import (BenchError, Database, begin_run, clean_up, cpu_meter, fmt, machine_facts_line, push_app,
-                          ratio, run_date, take_run_lock)
-from bench.web import (Client, Gunicorn, PhaseResult, app_env, cpu_table, page_step, phase_table, run_phase,
-                       start_servers, status_text, stop_all)
+from bench.common import (BenchError, clean_up, cpu_meter, fmt, machine_facts_line, own_database_options, push_app,
+                          ratio, run_date, start_run)
+from bench.web import (Client, Gunicorn, PhaseResult, app_env, cpu_table, load_options, page_step, phase_table,
+                       run_phase, start_servers, status_text, stop_all)
 
 DB_NAME = "hms_bench_fhir"
 APPOINTMENT_SCOPE = "user/Appointment.rs"
@@ -335,28 +334,19 @@ def check_same(client: Client, floor: Client, path: str, floor_path: str, token:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fhir", description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8, help="clients of every phase, default 8")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds recorded per phase, default 20")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per phase, default 3")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per app, default 2")
-    parser.add_argument("--timeout", type=float, default=30.0, help="per-request socket timeout, default 30 s")
+    load_options(parser)
     parser.add_argument("--requests", type=int, default=200, help="in-process requests of each, default 200")
     parser.add_argument("--profile", type=Path, metavar="PATH", help="profile the in-process requests (cProfile) and"
                         " write the statements and top functions to PATH, suffixed -appointment, -everything and"
                         " -everything-doctor")
-    parser.add_argument("--max-seconds", type=int, default=900, help="abort the whole run after this, default 900")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON here")
-    parser.add_argument("--keep-db", action="store_true", help=f"keep {DB_NAME} at the end")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the gunicorn logs")
+    own_database_options(parser, DB_NAME, "gunicorn logs")
     args = parser.parse_args(argv)
     if args.warmup + args.duration > 480:
         parser.error("a phase must fit in an access token's life: --warmup + --duration ≤ 480 s")
-    command = begin_run("bench.fhir", argv, args.max_seconds)
-    lock_file = take_run_lock("bench.fhir", DB_NAME)  # held until exit
-    if lock_file is None:
+    started = start_run("bench.fhir", argv, args, DB_NAME)
+    if started is None:
         return 1
-
-    tmp = Path(tempfile.mkdtemp(prefix="hms-bench-fhir-"))
-    database = Database(DB_NAME)
+    command, tmp, database = started.command, started.tmp, started.database
     servers: list[Gunicorn] = []
     app = ctx = None
     failed = True

@@ -215,6 +215,14 @@ def page_step(path: str, headers: dict | None = None):
     return step
 
 
+def load_options(parser) -> None:
+    """The options of the load of an HTTP benchmark: --duration, --warmup, --workers, --timeout."""
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds recorded per phase, default 20")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per phase, default 3")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per app, default 2")
+    parser.add_argument("--timeout", type=float, default=30.0, help="per-request socket timeout, default 30 s")
+
+
 def run_phase(name: str, clients: list[Client], step, *, duration: float, warmup: float, meter: CpuMeter,
               hard_timeout: float, barrier_rounds: bool = False) -> PhaseResult:
     """Each client thread calls `step(i, client, round)` -> (outcome, seconds) until the time is up; the
