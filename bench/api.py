@@ -45,7 +45,6 @@ import logging
 import pstats
 import signal
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -53,10 +52,10 @@ from collections import Counter
 from pathlib import Path
 
 from bench.booking import classify_booking, integrity, seed
-from bench.common import (ROOT, BenchError, Database, begin_run, broker_pids, clean_up, cpu_meter, fmt,
-                          machine_facts_line, percentile, push_app, ratio, run_date, take_run_lock)
-from bench.web import (Client, Gunicorn, PhaseResult, app_env, page_step, run_phase, start_servers, status_text,
-                       stop_all)
+from bench.common import (ROOT, BenchError, broker_pids, clean_up, cpu_meter, fmt, machine_facts_line,
+                          own_database_options, percentile, push_app, ratio, run_date, start_run)
+from bench.web import (Client, Gunicorn, PhaseResult, app_env, cpu_table, load_options, page_step, phase_table,
+                       run_phase, start_servers, status_text, stop_all)
 
 DB_NAME = "hms_bench_api"
 # The floor of the list: the same rows, columns and JSON as the API's answer, by one statement (the API's own
@@ -109,19 +108,19 @@ def bare_app():
 
 # --- tokens, as the authorization server makes them -----------------------------------------------------------
 
-def register_client() -> None:
+def register_client(scopes: str = f"{DOCTOR_SCOPE} {PATIENT_SCOPE}") -> None:
     from app.extensions import db
     from app.oauth.models import ClientKind, OAuthClient
 
     db.session.add(OAuthClient(client_id=CLIENT_ID, name="HMS benchmark", kind=ClientKind.CONFIDENTIAL,
                                redirect_uris=["http://127.0.0.1/callback"],
-                               grant_types=["authorization_code", "refresh_token"],
-                               allowed_scopes=f"{DOCTOR_SCOPE} {PATIENT_SCOPE}"))
+                               grant_types=["authorization_code", "refresh_token"], allowed_scopes=scopes))
     db.session.commit()
 
 
-def issue_tokens(user_ids: list[int], scope: str) -> list[str]:
-    """An access token for each user, each through a grant of its own to the benchmark's client."""
+def issue_tokens(user_ids: list[int], scope: str, audience: str | None = None) -> list[str]:
+    """An access token for each user, each through a grant of its own to the benchmark's client, for `audience`
+    (by default the API's)."""
     import sqlalchemy as sa
 
     from app.accounts.models import User
@@ -137,7 +136,7 @@ def issue_tokens(user_ids: list[int], scope: str) -> list[str]:
         grant = OAuthGrant(client_pk=client.id, user_id=user.id, scope=scope)
         db.session.add(grant)
         db.session.flush()
-        tokens.append(sign_access_token({"sub": str(user.id), "aud": api_audience(), "client_id": CLIENT_ID,
+        tokens.append(sign_access_token({"sub": str(user.id), "aud": audience or api_audience(), "client_id": CLIENT_ID,
                                          "scope": scope, "sv": user.session_version, "gid": grant.id}))
     db.session.commit()
     return tokens
@@ -210,10 +209,11 @@ def token_costs(token: str, iterations: int) -> dict[str, dict]:
     return out
 
 
-def in_process_requests(app, path: str, token: str, n: int, profile_to: Path | None) -> float:
-    """Mean seconds of the list request through the app without HTTP (Flask's test client), and with
-    `profile_to`, the same again under cProfile, its top functions written there. In a thread of its own, so
-    each request has its own app context (and session), as under gunicorn."""
+def in_process_requests(app, path: str, token: str, n: int, profile_to: Path | None) -> tuple[float, float | None]:
+    """Mean seconds of a GET request through the app without HTTP (Flask's test client), and with `profile_to`,
+    the same again under cProfile, its statements and top functions written there: (mean seconds, statements a
+    request, or None without `profile_to`). In a thread of its own, so each request has its own app context (and
+    session), as under gunicorn."""
     import sqlalchemy as sa
 
     from app.extensions import db
@@ -259,6 +259,7 @@ def in_process_requests(app, path: str, token: str, n: int, profile_to: Path | N
             text.write("\n== by own time ==\n")
             stats.sort_stats("tottime").print_stats(30)
             profile_to.write_text(text.getvalue())
+            result["statements"] = sum(statements.values()) / n
 
     errors: list[BaseException] = []
 
@@ -273,14 +274,10 @@ def in_process_requests(app, path: str, token: str, n: int, profile_to: Path | N
     thread.join()
     if errors:
         raise errors[0]
-    return result["mean"]
+    return result["mean"], result.get("statements")
 
 
 # --- the report -------------------------------------------------------------------------------------------
-
-def outcome_text(result: PhaseResult) -> str:
-    return ", ".join(f"{name} {count}" for name, count in result.outcomes().most_common())
-
 
 def report(args, command: str, phases: dict[str, PhaseResult], costs: dict[str, dict], in_process: float,
            facts: dict) -> str:
@@ -294,13 +291,8 @@ def report(args, command: str, phases: dict[str, PhaseResult], costs: dict[str, 
         f" HMS_API_RATE_LIMIT_ADDRESS = {RATE_LIMIT} (every request counted, none refused); {args.duration:g} s"
         f" per phase after {args.warmup:g} s of warm-up; database {facts['db']}; {facts['seed']}.",
         "",
-        "| Phase | clients | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | outcomes |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        *phase_table(phases),
     ]
-    for result in phases.values():
-        lines.append(f"| {result.name} | {result.clients} | {len(result.samples)} | {fmt(result.rate())} |"
-                     f" {fmt(result.pct(50))} | {fmt(result.pct(95))} | {fmt(result.pct(99))} |"
-                     f" {fmt(result.pct(100))} | {outcome_text(result)} |")
     rate = lambda key: phases[key].rate() if key in phases else None  # noqa: E731
     p95 = lambda key: phases[key].pct(95) if key in phases else None  # noqa: E731
     lines += [
@@ -312,19 +304,8 @@ def report(args, command: str, phases: dict[str, PhaseResult], costs: dict[str, 
         f" {fmt(ratio(rate('book_key'), rate('book')), 3)}; API booking ÷ page booking ({args.clients} clients"
         f" each) = {fmt(ratio(rate('book'), rate('page')), 3)}.",
         "",
-        "CPU (cores busy on average over the recorded window; 1.0 = one core; \"rest of machine\" = other users of"
-        " this shared machine plus the kernel):",
-        "",
-        "| Phase | wall s | HMS gunicorn | bare gunicorn | MariaDB (shared) | tansu | bench clients"
-        " | rest of machine |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *cpu_table(phases),
     ]
-    for result in phases.values():
-        cpu = result.cpu
-        lines.append(f"| {result.name} | {fmt(cpu.get('_elapsed'))} | {fmt(cpu.get('HMS gunicorn'), 2)} |"
-                     f" {fmt(cpu.get('bare gunicorn'), 2)} | {fmt(cpu.get('MariaDB (shared)'), 2)} |"
-                     f" {fmt(cpu.get('tansu broker'), 2)} | {fmt(cpu.get('bench process'), 2)} |"
-                     f" {fmt(cpu.get('_other'), 2)} |")
     per_request = []
     for key, result in phases.items():
         server = result.cpu.get("bare gunicorn" if key in ("bare", "floor") else "HMS gunicorn")
@@ -362,10 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=16, help="booking clients (patients), default 16")
     parser.add_argument("--list-clients", type=int, default=8, help="list and bare clients, default 8")
     parser.add_argument("--doctors", type=int, default=40, help="doctors with weekly hours, default 40")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds recorded per phase, default 20")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per phase, default 3")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per app, default 2")
-    parser.add_argument("--timeout", type=float, default=30.0, help="per-request socket timeout, default 30 s")
+    load_options(parser)
     parser.add_argument("--no-broker", action="store_true",
                         help="no Kafka broker: HMS_RELAY_IN_PROCESS=false, events stay in the outbox")
     parser.add_argument("--no-page", action="store_true", help="leave out the page booking phase")
@@ -373,22 +351,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=300, help="in-process list requests, default 300")
     parser.add_argument("--profile", type=Path, metavar="PATH", help="profile the in-process list requests (cProfile)"
                         " and write the top functions here")
-    parser.add_argument("--max-seconds", type=int, default=900, help="abort the whole run after this, default 900")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON here")
-    parser.add_argument("--keep-db", action="store_true", help=f"keep {DB_NAME} at the end")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the gunicorn and broker logs")
+    own_database_options(parser, DB_NAME, "gunicorn and broker logs")
     args = parser.parse_args(argv)
     if args.doctors < args.clients:
         parser.error("--doctors must be at least --clients")
     if args.warmup + args.duration > 480:
         parser.error("a phase must fit in an access token's life: --warmup + --duration ≤ 480 s")
-    command = begin_run("bench.api", argv, args.max_seconds)
-    lock_file = take_run_lock("bench.api", DB_NAME)  # held until exit
-    if lock_file is None:
+    started = start_run("bench.api", argv, args, DB_NAME)
+    if started is None:
         return 1
-
-    tmp = Path(tempfile.mkdtemp(prefix="hms-bench-api-"))
-    database = Database(DB_NAME)
+    command, tmp, database = started.command, started.tmp, started.database
     broker = None
     servers: list[Gunicorn] = []
     app = ctx = None
@@ -513,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
         costs = token_costs(token, args.iterations)
         log.info("in process: %d list requests%s", args.requests,
                  " (and as many under cProfile)" if args.profile else "")
-        in_process = in_process_requests(app, list_path, token, args.requests, args.profile)
+        in_process, _ = in_process_requests(app, list_path, token, args.requests, args.profile)
 
         final = integrity(data.doctors)
         notes = [f"after the run: {final['double_bookings']} double bookings; {final['events']}"

@@ -37,16 +37,15 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time as clock, timedelta, timezone
 from pathlib import Path
 
 from app.doctors.appointments import VERSION_HEADER
-from bench.common import (BenchError, Database, begin_run, broker_pids, clean_up, cpu_meter, fmt, machine_facts_line,
-                          push_app, ratio, run_date, take_run_lock)
-from bench.web import (PASSWORD, Client, Gunicorn, PhaseResult, app_env, bare_flask, classify_page, page_step,
-                       run_phase, start_servers, status_text, stop_all)
+from bench.common import (BenchError, broker_pids, clean_up, cpu_meter, fmt, machine_facts_line, own_database_options,
+                          push_app, ratio, run_date, start_run)
+from bench.web import (PASSWORD, Client, Gunicorn, PhaseResult, app_env, bare_flask, classify_page, cpu_table,
+                       load_options, page_step, phase_table, run_phase, start_servers, status_text, stop_all)
 
 DB_NAME = "hms_bench_booking"
 BARE_QUERY = "SELECT id, starts_at FROM appointments WHERE doctor_id=%s ORDER BY starts_at LIMIT 50"
@@ -234,11 +233,6 @@ def latest_deadlock(log_dir: Path) -> str | None:
 
 # --- the report -------------------------------------------------------------------------------------------
 
-def outcome_text(result: PhaseResult) -> str:
-    counts = result.outcomes()
-    return ", ".join(f"{name} {count}" for name, count in counts.most_common())
-
-
 def report(args, command: str, phases: dict[str, PhaseResult], facts: dict) -> str:
     lines = [
         f"Command: `{command}`",
@@ -249,13 +243,8 @@ def report(args, command: str, phases: dict[str, PhaseResult], facts: dict) -> s
         f" command, access log to a file); {facts['relay']}; {args.duration:g} s per phase after"
         f" {args.warmup:g} s of warm-up; database {facts['db']}; {facts['seed']}.",
         "",
-        "| Phase | clients | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | outcomes |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        *phase_table(phases),
     ]
-    for result in phases.values():
-        lines.append(f"| {result.name} | {result.clients} | {len(result.samples)} | {fmt(result.rate())} |"
-                     f" {fmt(result.pct(50))} | {fmt(result.pct(95))} | {fmt(result.pct(99))} | {fmt(result.pct(100))} |"
-                     f" {outcome_text(result)} |")
     dash, bare8 = phases.get("dashboard"), phases.get("bare")
     book = phases.get("distinct")
     rate = lambda key: phases[key].rate() if key in phases else None  # noqa: E731
@@ -268,18 +257,8 @@ def report(args, command: str, phases: dict[str, PhaseResult], facts: dict) -> s
         f" ({book.clients if book else '–'} clients each) = **{fmt(ratio(rate('distinct'), rate('bare16')), 3)}**;"
         f" dashboard p95 ÷ bare p95 = {fmt(ratio(dash.pct(95) if dash else None, bare8.pct(95) if bare8 else None))}×.",
         "",
-        "CPU (cores busy on average over the recorded window; 1.0 = one core; \"rest of machine\" = other users of"
-        " this shared machine plus the kernel):",
-        "",
-        "| Phase | wall s | HMS gunicorn | bare gunicorn | MariaDB (shared) | tansu | bench clients | rest of machine |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *cpu_table(phases),
     ]
-    for result in phases.values():
-        cpu = result.cpu
-        lines.append(f"| {result.name} | {fmt(cpu.get('_elapsed'))} | {fmt(cpu.get('HMS gunicorn'), 2)} |"
-                     f" {fmt(cpu.get('bare gunicorn'), 2)} | {fmt(cpu.get('MariaDB (shared)'), 2)} |"
-                     f" {fmt(cpu.get('tansu broker'), 2)} | {fmt(cpu.get('bench process'), 2)} |"
-                     f" {fmt(cpu.get('_other'), 2)} |")
     per_request = []
     for result in phases.values():
         server = result.cpu.get("HMS gunicorn") if "bare" not in result.name else result.cpu.get("bare gunicorn")
@@ -302,26 +281,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--doctors", type=int, default=40, help="doctors with weekly hours, default 40"
                         " (the first --clients book one each, the next is raced for)")
     parser.add_argument("--appointments", type=int, default=50, help="the dashboard doctor's appointments, default 50")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds recorded per phase, default 20")
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per phase, default 3")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per app, default 2")
-    parser.add_argument("--timeout", type=float, default=30.0, help="per-request socket timeout, default 30 s")
+    load_options(parser)
     parser.add_argument("--no-broker", action="store_true",
                         help="no Kafka broker: HMS_RELAY_IN_PROCESS=false, events stay in the outbox")
-    parser.add_argument("--max-seconds", type=int, default=900, help="abort the whole run after this, default 900")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON here")
-    parser.add_argument("--keep-db", action="store_true", help=f"keep {DB_NAME} at the end")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the gunicorn and broker logs")
+    own_database_options(parser, DB_NAME, "gunicorn and broker logs")
     args = parser.parse_args(argv)
     if args.doctors < args.clients + 1:
         parser.error("--doctors must be at least --clients + 1")
-    command = begin_run("bench.booking", argv, args.max_seconds)
-    lock_file = take_run_lock("bench.booking", DB_NAME)  # held until exit
-    if lock_file is None:
+    started = start_run("bench.booking", argv, args, DB_NAME)
+    if started is None:
         return 1
-
-    tmp = Path(tempfile.mkdtemp(prefix="hms-bench-booking-"))
-    database = Database(DB_NAME)
+    command, tmp, database = started.command, started.tmp, started.database
     broker = None
     servers: list[Gunicorn] = []
     app = ctx = None

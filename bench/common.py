@@ -64,6 +64,32 @@ def take_run_lock(prog: str, owns: str):
     return lock_file
 
 
+def own_database_options(parser, db_name: str, logs: str) -> None:
+    """The options of a benchmark with a database of its own: --max-seconds, --json, --keep-db, --keep-logs."""
+    parser.add_argument("--max-seconds", type=int, default=900, help="abort the whole run after this, default 900")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON here")
+    parser.add_argument("--keep-db", action="store_true", help=f"keep {db_name} at the end")
+    parser.add_argument("--keep-logs", action="store_true", help=f"keep the {logs}")
+
+
+@dataclass
+class Run:
+    command: str  # as the report quotes it
+    lock_file: object  # held until the process exits
+    tmp: Path  # the work files (logs)
+    database: Database  # named, not created yet
+
+
+def start_run(prog: str, argv: list[str] | None, args, db_name: str) -> Run | None:
+    """The start of a benchmark with a database of its own (`own_database_options`): `begin_run`, the run lock
+    (None when another run holds it), a folder for the work files, the database named."""
+    command = begin_run(prog, argv, args.max_seconds)
+    lock_file = take_run_lock(prog, db_name)
+    if lock_file is None:
+        return None
+    return Run(command, lock_file, Path(tempfile.mkdtemp(prefix=f"hms-{prog.replace('.', '-')}-")), Database(db_name))
+
+
 def push_app(env: dict[str, str], relay: bool):
     """The app for the benchmark process's own seeding and reads, configured by `env` (also put in os.environ,
     which the servers and workers it starts inherit), with its context pushed: (app, context)."""

@@ -19,8 +19,8 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode
 
-from bench.common import (DB_HOST, DB_PASSWORD, DB_PORT, DB_USER, ROOT, BenchError, CpuMeter, close_app, free_port,
-                          log, percentile, wait_for)
+from bench.common import (DB_HOST, DB_PASSWORD, DB_PORT, DB_USER, ROOT, BenchError, CpuMeter, close_app, fmt,
+                          free_port, log, percentile, wait_for)
 
 PASSWORD = "bench-password-1234"  # every seeded user's
 CSRF_META = re.compile(rb'<meta name="csrf-token" content="([^"]+)"')
@@ -171,6 +171,37 @@ class PhaseResult:
                 "outcomes": dict(self.outcomes()), "cpu": self.cpu, "notes": self.notes}
 
 
+def outcome_text(result: PhaseResult) -> str:
+    return ", ".join(f"{name} {count}" for name, count in result.outcomes().most_common())
+
+
+def phase_table(phases: dict[str, PhaseResult]) -> list[str]:
+    """The reports' table of phases: rate, latency and outcomes."""
+    lines = ["| Phase | clients | requests | req/s | p50 ms | p95 ms | p99 ms | max ms | outcomes |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for result in phases.values():
+        lines.append(f"| {result.name} | {result.clients} | {len(result.samples)} | {fmt(result.rate())} |"
+                     f" {fmt(result.pct(50))} | {fmt(result.pct(95))} | {fmt(result.pct(99))} |"
+                     f" {fmt(result.pct(100))} | {outcome_text(result)} |")
+    return lines
+
+
+def cpu_table(phases: dict[str, PhaseResult]) -> list[str]:
+    """The reports' table of the cores each process group used in each phase (`bench.common.cpu_meter`)."""
+    lines = ["CPU (cores busy on average over the recorded window; 1.0 = one core; \"rest of machine\" = other users"
+             " of this shared machine plus the kernel):", "",
+             "| Phase | wall s | HMS gunicorn | bare gunicorn | MariaDB (shared) | tansu | bench clients"
+             " | rest of machine |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for result in phases.values():
+        cpu = result.cpu
+        lines.append(f"| {result.name} | {fmt(cpu.get('_elapsed'))} | {fmt(cpu.get('HMS gunicorn'), 2)} |"
+                     f" {fmt(cpu.get('bare gunicorn'), 2)} | {fmt(cpu.get('MariaDB (shared)'), 2)} |"
+                     f" {fmt(cpu.get('tansu broker'), 2)} | {fmt(cpu.get('bench process'), 2)} |"
+                     f" {fmt(cpu.get('_other'), 2)} |")
+    return lines
+
+
 def classify_page(status: int, body: bytes) -> str:
     return "ok" if status == 200 else (f"server error ({status})" if status >= 500 else f"other ({status})")
 
@@ -182,6 +213,14 @@ def page_step(path: str, headers: dict | None = None):
         return classify_page(status, body), seconds
 
     return step
+
+
+def load_options(parser) -> None:
+    """The options of the load of an HTTP benchmark: --duration, --warmup, --workers, --timeout."""
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds recorded per phase, default 20")
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per phase, default 3")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per app, default 2")
+    parser.add_argument("--timeout", type=float, default=30.0, help="per-request socket timeout, default 30 s")
 
 
 def run_phase(name: str, clients: list[Client], step, *, duration: float, warmup: float, meter: CpuMeter,

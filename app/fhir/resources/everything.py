@@ -18,8 +18,11 @@ ORDER = ("Patient", "Appointment", "Encounter", "Condition", "MedicationRequest"
 
 def everything(ident: str, query: SearchQuery) -> Page:
     patient_id = as_id(ident)
+    # Held for the whole request: each question to the policy below (`Resource.record`) finds the patient in the
+    # session's identity map, which holds only what is referenced, instead of reading the row again.
+    patient = patients.get(patient_id)
     decision = access.read_patient(patient_id)
-    found = [patients.to_fhir(patients.get(patient_id))]
+    found = [patients.to_fhir(patient)]
     if access.may(Kind.APPOINTMENT, Resource.record(patient_id)):
         found += appointment.of_patient(patient_id)
     categories = [DEMOGRAPHICS]
