@@ -135,8 +135,10 @@ MATRIX: dict[str, dict] = {
     "oauth_pages.connected_apps": profile(OK, anonymous=LOGIN),
     "oauth_pages.revoke_app": profile(plain(404), anonymous=LOGIN, patient_a=OWNER),
     "fhir.metadata": PUBLIC,  # the FHIR CapabilityStatement
-    # FHIR read, search and $everything of A's Patient and record, asked with each visitor's cookie session
-    **dict.fromkeys(("fhir.read", "fhir.search", "fhir.patient_everything"), BEARER_ONLY),
+    # FHIR read, search and $everything of A's Patient and record, and the writes of A's appointment (booking,
+    # cancelling by PUT and PATCH), asked with each visitor's cookie session
+    **dict.fromkeys(("fhir.read", "fhir.search", "fhir.patient_everything", "fhir.create", "fhir.update",
+                     "fhir.patch"), BEARER_ONLY),
     "auth.login": methods(PUBLIC, profile(OK, anonymous=INVALID)),
     "auth.signup": methods(PUBLIC, profile(OK, anonymous=INVALID)),
     "auth.forgot_password": methods(PUBLIC, profile(INVALID)),
@@ -385,7 +387,9 @@ def _build(password_hash: str) -> World:
                    "reports.report": {"key": report}, "reports.export": {"key": report},
                    "fhir.read": {"resource_type": "Patient", "resource_id": str(patient_a.id)},
                    "fhir.search": {"resource_type": "Condition"},
-                   "fhir.patient_everything": {"resource_id": str(patient_a.id)}}
+                   "fhir.patient_everything": {"resource_id": str(patient_a.id)},
+                   "fhir.create": {}, "fhir.update": {"resource_id": str(upcoming.id)},
+                   "fhir.patch": {"resource_id": str(upcoming.id)}}
     users = {"patient_a": patient_a, "patient_b": patient_b, "doctor_a": doctor_a.user, "doctor_b": doctor_b.user,
              "clerk": clerk, "admin": admin}
     return World(
