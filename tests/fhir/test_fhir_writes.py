@@ -161,7 +161,7 @@ def test_malformed_bodies_are_operation_outcomes(send, clinic, writers):
 
 
 def test_a_conditional_create_books_once(app, send, clinic, writers):
-    slot, = free_slots(app, clinic.doctor_a.id, 1)
+    slot, later = free_slots(app, clinic.doctor_a.id, 2)
     token = writers["patient_a"]
     body = booking(slot, identifier=[{"system": SYSTEM, "value": "visit-1"}])
     condition = {"If-None-Exist": f"identifier={SYSTEM}|visit-1"}
@@ -178,6 +178,11 @@ def test_a_conditional_create_books_once(app, send, clinic, writers):
     assert other["total"] == 0
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(AppointmentIdentifier)) == 1
+    # a condition that matches two of the patient's appointments books nothing
+    second = booking(later, identifier=[{"system": SYSTEM, "value": "visit-2"}])
+    assert send("POST", "Appointment", token, second).status_code == 201
+    ambiguous = send("POST", "Appointment", token, booking(later), **{"If-None-Exist": f"identifier={SYSTEM}|"})
+    assert ambiguous.status_code == 412
 
 
 def test_cancel_by_put_and_by_patch_with_if_match(app, send, clinic, writers):
