@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -14,9 +15,12 @@ from app.appointments.services import bookable_slots, cutoff
 from app.events.models import OutboxEvent
 from app.extensions import db
 from app.fhir.resources.scheduling import slot_id
+from app.fhir.search import base_url
 from app.timeutil import clinic_today, utcnow
 from tests.api.tokens import token_for
 from tests.fhir.conftest import BASE, valid
+
+pytestmark = pytest.mark.clock
 
 FHIR_JSON = "application/fhir+json"
 SYSTEM = "urn:example:booking-app"
@@ -121,6 +125,13 @@ def test_bookings_that_the_rules_or_the_policy_refuse(app, send, clinic, writers
     not_a_slot = send("POST", "Appointment", writers["patient_a"], off_grid)
     assert not_a_slot.status_code == 422 and not_a_slot.body["issue"][0]["code"] == "business-rule"
     assert "not a slot" in not_a_slot.body["issue"][0]["diagnostics"]
+    by_practitioner = booking(slot, start=(slot.start + timedelta(minutes=7)).isoformat())
+    by_practitioner.pop("slot"), by_practitioner.pop("end")
+    assert send("POST", "Appointment", writers["patient_a"], by_practitioner).status_code == 422
+    past = booking(slot, start=(slot.start - timedelta(days=400)).isoformat())
+    past.pop("slot"), past.pop("end")
+    in_the_past = send("POST", "Appointment", writers["patient_a"], past)
+    assert in_the_past.status_code == 422 and "passed" in in_the_past.body["issue"][0]["diagnostics"]
     # another patient named in a patient's token: as if they did not exist
     assert send("POST", "Appointment", writers["patient_a"], booking(slot, clinic.patient_b.id)).status_code == 404
     # a doctor does not book (the API's rule), a token without a create scope gets insufficient_scope
@@ -128,7 +139,8 @@ def test_bookings_that_the_rules_or_the_policy_refuse(app, send, clinic, writers
     read_only = send("POST", "Appointment", writers["reader"], booking(slot))
     assert read_only.status_code == 403 and "insufficient_scope" in read_only.headers["WWW-Authenticate"]
     assert send("POST", "Appointment", writers["clerk"], booking(slot)).status_code == 422  # names no patient
-    booked = send("POST", "Appointment", writers["clerk"], booking(slot, clinic.patient_b.id))
+    by_time = {name: value for name, value in booking(slot, clinic.patient_b.id).items() if name != "slot"}
+    booked = send("POST", "Appointment", writers["clerk"], by_time)  # the practitioner and the start
     assert booked.status_code == 201
     assert booked.body["participant"][0]["actor"]["reference"] == f"Patient/{clinic.patient_b.id}"
     long_reason = booking(other, reasonCode=[{"text": "x" * 501}])
@@ -236,3 +248,57 @@ def test_the_capability_statement_lists_the_appointment_writes(app):
     assert "identifier" in {p["name"] for p in appointment["searchParam"]}
     assert all(r["interaction"] == [{"code": "read"}, {"code": "search-type"}] and "conditionalCreate" not in r
                for r in resources.values())
+
+
+class _ToTheApp:
+    """A `requests` transport that hands each request to the app's test client (no socket, same app)."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def send(self, prepared, **kwargs):
+        import requests
+        from requests.structures import CaseInsensitiveDict
+
+        parts = urlsplit(prepared.url)
+        answer = self.client.open(parts.path + (f"?{parts.query}" if parts.query else ""), method=prepared.method,
+                                  data=prepared.body, headers=dict(prepared.headers))
+        response = requests.Response()
+        response.status_code, response._content = answer.status_code, answer.get_data()
+        response.headers, response.url, response.request = CaseInsensitiveDict(answer.headers), prepared.url, prepared
+        response.encoding = "utf-8"
+        return response
+
+    def close(self):
+        pass
+
+
+def test_an_unmodified_fhirclient_finds_a_free_slot_books_it_and_cancels_it(app, clinic, writers):
+    pytest.importorskip("fhirclient")
+    from fhirclient.models.appointment import Appointment as ClientAppointment
+    from fhirclient.models.codeableconcept import CodeableConcept
+    from fhirclient.models.slot import Slot as ClientSlot
+    from fhirclient.server import FHIRServer
+
+    with app.app_context():
+        base = base_url()
+        first_day = clinic_today() + timedelta(days=2)  # beyond the cancellation cutoff
+    server = FHIRServer(None, base_uri=base)
+    server.session.mount(base, _ToTheApp(app.test_client()))
+    server.session.headers["Authorization"] = f"Bearer {writers['patient_a']}"
+    schedule = f"Schedule/{clinic.doctor_a.id}-{clinic.department_id}"
+    search = ClientSlot.where(struct={"schedule": schedule, "status": "free", "start": f"ge{first_day.isoformat()}"})
+    slot = next(search.perform_resources_iter(server))
+    booking = ClientAppointment({
+        "resourceType": "Appointment", "status": "proposed", "slot": [{"reference": f"Slot/{slot.id}"}],
+        "start": slot.start.isostring, "end": slot.end.isostring, "reasonCode": [{"text": "Follow-up"}],
+        "participant": [{"actor": {"reference": f"Patient/{clinic.patient_a.id}"}, "status": "accepted"}]})
+    created = booking.create(server)
+    assert created["status"] == "pending"
+    appointment = ClientAppointment.read(created["id"], server)
+    appointment.status = "cancelled"
+    appointment.cancelationReason = CodeableConcept({"text": "Found another time"})
+    updated = appointment.update(server)
+    assert updated["status"] == "cancelled" and updated["cancelationReason"]["text"] == "Found another time"
+    with app.app_context():
+        assert db.session.get(Appointment, int(created["id"])).status is Status.CANCELLED_BY_PATIENT

@@ -270,9 +270,8 @@ def create() -> tuple[dict, int]:
     identifiers = _identifiers(resource)
     reason = _reason(resource)
     doctor_id, department_id, start = _what_to_book(resource, participants)
-    if department_id is None:
-        raise _business(f"{start.isoformat()} is not a slot of Practitioner/{doctor_id}'s schedule (search "
-                        "Slot?schedule=...&status=free).", "Appointment.start")
+    department_id = department_id or 0  # no slot of the doctor starts then: 0 names no department, and `book`
+    # refuses with its own reason (past, beyond the horizon, a doctor who cannot be booked) or as no slot
     try:
         appointment = book(patient, doctor_id=doctor_id, department_id=department_id, starts_at=start, reason=reason)
     except BookingError as refused:
