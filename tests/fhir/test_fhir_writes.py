@@ -159,6 +159,8 @@ def test_malformed_bodies_are_operation_outcomes(send, clinic, writers):
         (dict(body={"resourceType": "Appointment", "status": 7}), 400),
         (dict(body={"resourceType": "Appointment", "status": "proposed", "participant": "me"}), 400),
         (dict(body={"resourceType": "Appointment", "status": "proposed", "start": "soon"}), 400),
+        (dict(body={"resourceType": "Appointment", "status": "proposed", "start": "0001-01-01T00:00:00-05:00"}), 400),
+        (dict(raw=b"[" * 100_000 + b"]" * 100_000), 400),
         (dict(body={"resourceType": "Appointment", "status": "proposed"}, content_type="text/plain"), 415),
         (dict(body={"resourceType": "Appointment", "status": "proposed", "reasonCode": [{"text": "x"}]}), 422),
     ]

@@ -38,6 +38,7 @@ NEW_STATUSES = ("proposed", "pending")
 CONFLICTS = {"slot_taken", "patient_overlap"}  # 409 conflict; any other refusal of a booking is 422 business-rule
 MAX_REASON = 500  # the reason columns' length
 MAX_IDENTIFIER = 255
+MIN_YEAR, MAX_YEAR = 1900, 9000
 
 
 # --- the incoming resource: the elements HMS reads, typed; any other element is accepted and not kept ----------
@@ -100,6 +101,9 @@ def _instant(text: str | None, name: str) -> datetime | None:
     if moment is None or moment.tzinfo is None:
         raise FhirError(400, f"Appointment.{name}: {text[:40]!r} is not an instant (a dateTime with its zone).",
                         code="invalid", expression=f"Appointment.{name}")
+    if not MIN_YEAR <= moment.year <= MAX_YEAR:  # far from any slot, and safe to compute with in every zone
+        raise FhirError(400, f"Appointment.{name}: {text[:40]!r} is out of range.", code="invalid",
+                        expression=f"Appointment.{name}")
     return moment
 
 
