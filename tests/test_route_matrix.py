@@ -138,9 +138,11 @@ MATRIX: dict[str, dict] = {
     # the consent page's patient picker (a clinician's SMART launch/patient): doctors only
     "oauth_pages.patient_choices": profile(plain(404), anonymous=LOGIN, doctor_a=OK, doctor_b=OK),
     "fhir.metadata": PUBLIC, "fhir.smart_configuration": PUBLIC,  # the CapabilityStatement, SMART's discovery
-    # FHIR read, search and $everything of A's Patient and record, asked with each visitor's cookie session (and
-    # with each visitor's token: FHIR_BY_TOKEN below)
-    **dict.fromkeys(("fhir.read", "fhir.search", "fhir.patient_everything"), BEARER_ONLY),
+    # FHIR read, search and $everything of A's Patient and record, and the writes of A's appointment (booking,
+    # cancelling by PUT and PATCH), asked with each visitor's cookie session (and with each visitor's token:
+    # FHIR_BY_TOKEN below)
+    **dict.fromkeys(("fhir.read", "fhir.search", "fhir.patient_everything", "fhir.create", "fhir.update",
+                     "fhir.patch"), BEARER_ONLY),
     "auth.login": methods(PUBLIC, profile(OK, anonymous=INVALID)),
     "auth.signup": methods(PUBLIC, profile(OK, anonymous=INVALID)),
     "auth.forgot_password": methods(PUBLIC, profile(INVALID)),
@@ -389,7 +391,9 @@ def _build(password_hash: str) -> World:
                    "reports.report": {"key": report}, "reports.export": {"key": report},
                    "fhir.read": {"resource_type": "Patient", "resource_id": str(patient_a.id)},
                    "fhir.search": {"resource_type": "Condition"},
-                   "fhir.patient_everything": {"resource_id": str(patient_a.id)}}
+                   "fhir.patient_everything": {"resource_id": str(patient_a.id)},
+                   "fhir.create": {}, "fhir.update": {"resource_id": str(upcoming.id)},
+                   "fhir.patch": {"resource_id": str(upcoming.id)}}
     users = {"patient_a": patient_a, "patient_b": patient_b, "doctor_a": doctor_a.user, "doctor_b": doctor_b.user,
              "clerk": clerk, "admin": admin}
     return World(

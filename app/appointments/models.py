@@ -72,6 +72,24 @@ class Appointment(db.Model):
                                              viewonly=True)
     department: Mapped[Department] = relationship()
     history: Mapped[list[StatusChange]] = relationship(order_by="StatusChange.id", back_populates="appointment")
+    identifiers: Mapped[list[AppointmentIdentifier]] = relationship(order_by="AppointmentIdentifier.id",
+                                                                    viewonly=True)
+
+
+class AppointmentIdentifier(db.Model):
+    """An identifier a program gave the appointment when it booked it (FHIR `Appointment.identifier`), so that
+    its retry finds the first booking (conditional create). Unique per patient: a patient's identifiers never
+    collide with, nor reveal, another's."""
+
+    __tablename__ = "appointment_identifiers"
+    __table_args__ = (sa.UniqueConstraint("patient_id", "system", "value", name="uq_appointment_identifiers_patient"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(sa.ForeignKey("appointments.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    system: Mapped[str] = mapped_column(sa.String(255, collation="utf8mb4_bin"))  # "" when none was given
+    value: Mapped[str] = mapped_column(sa.String(255, collation="utf8mb4_bin"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class StatusChange(db.Model):

@@ -1,6 +1,7 @@
 """`GET /fhir/R4/metadata`: the CapabilityStatement, made from the registry of resource types
-(`app.fhir.resources.TYPES`), so it lists exactly what is implemented: read and search-type of each type, its
-search parameters and includes, and `Patient/$everything`."""
+(`app.fhir.resources.TYPES`), so it lists exactly what is implemented: read and search-type of each type, the
+writes of those that have them (Appointment: create, conditional on an identifier, update and patch; versioned),
+its search parameters and includes, and `Patient/$everything`."""
 from __future__ import annotations
 
 from flask import current_app
@@ -10,7 +11,7 @@ from app.fhir.search import COMMON, DEFAULT_COUNT, MAX_COUNT, base_url
 from app.oauth import discovery
 
 FHIR_VERSION = "4.0.1"
-STATEMENT_DATE = "2026-12-04"  # when what the statement lists last changed
+STATEMENT_DATE = "2026-12-04"  # when what the statement lists last changed (SMART, the Appointment writes)
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
 EVERYTHING = "http://hl7.org/fhir/OperationDefinition/Patient-everything"
@@ -42,10 +43,13 @@ def capability_statement() -> dict:
         params = [{"name": name, "type": kind, **({"definition": SEARCH_PARAMETER_BASE + _STANDARD[name]}
                                                    if name in _STANDARD else {})}
                   for name, kind in {**COMMON, **resource_type.params}.items()]
+        writes = resource_type.create is not None or resource_type.update is not None
         entry = {"type": resource_type.name, "documentation": resource_type.documentation,
-                 "interaction": [{"code": "read"}, {"code": "search-type"}],
-                 "versioning": "no-version", "readHistory": False, "updateCreate": False,
-                 "searchParam": params}
+                 "interaction": [{"code": code} for code in resource_type.interactions],
+                 "versioning": "versioned" if writes else "no-version", "readHistory": False,
+                 "updateCreate": False, "searchParam": params}
+        if resource_type.create is not None:
+            entry["conditionalCreate"] = True
         if resource_type.includes:
             entry["searchInclude"] = list(resource_type.includes)
         if resource_type.name == "Patient":
@@ -55,13 +59,16 @@ def capability_statement() -> dict:
         "resourceType": "CapabilityStatement", "status": "active", "date": STATEMENT_DATE,
         "publisher": current_app.config["HMS_CLINIC_NAME"], "kind": "instance",
         "software": {"name": "HMS"},
-        "implementation": {"description": "HMS FHIR R4 endpoint (read and search)", "url": base_url()},
+        "implementation": {"description": "HMS FHIR R4 endpoint (read and search; booking and cancelling "
+                                          "appointments)", "url": base_url()},
         "fhirVersion": FHIR_VERSION, "format": ["json"],
         "rest": [{
             "mode": "server",
-            "documentation": f"Read and search only. Results are searchset Bundles of _count entries (default "
-                             f"{DEFAULT_COUNT}, at most {MAX_COUNT}) with a `next` link (_cursor). Unknown "
-                             "parameters are ignored unless `Prefer: handling=strict`.",
+            "documentation": f"Read and search; Appointment also create (a free Slot), update and patch (a "
+                             f"cancellation), with If-Match on meta.versionId and If-None-Exist on identifier. "
+                             f"Results are searchset Bundles of _count entries (default {DEFAULT_COUNT}, at most "
+                             f"{MAX_COUNT}) with a `next` link (_cursor). Unknown parameters are ignored unless "
+                             "`Prefer: handling=strict`.",
             "security": security(),
             "resource": resources,
         }],

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.fhir.resources import appointment, clinical, directory, observation, patient, scheduling
+from app.fhir.resources import appointment, appointment_writes, clinical, directory, observation, patient, scheduling
 from app.fhir.search import Page, SearchQuery
 
 
@@ -21,6 +21,14 @@ class ResourceType:
     params: dict[str, str]  # name -> FHIR search parameter type
     includes: tuple[str, ...] = ()
     documentation: str = ""
+    # writes (`app.fhir.writes`): None where the type is read-only (its POST, PUT and PATCH are 405)
+    create: Callable[[], tuple[dict, int]] | None = None  # (the resource, 201 created or 200 found)
+    update: Callable[[str], dict] | None = None
+    patch: Callable[[str], dict] | None = None
+
+    @property
+    def interactions(self) -> list[str]:
+        return ["read", "search-type", *(name for name in ("create", "update", "patch") if getattr(self, name))]
 
 
 TYPES: dict[str, ResourceType] = {t.name: t for t in (
@@ -38,7 +46,9 @@ TYPES: dict[str, ResourceType] = {t.name: t for t in (
                  documentation="Free slots only; id <doctor>-<department>-<start, Unix seconds>; a search covers "
                                f"{scheduling.DEFAULT_DAYS} days by default, at most {scheduling.MAX_DAYS}."),
     ResourceType("Appointment", appointment.read, appointment.search, appointment.SEARCH_PARAMS,
-                 appointment.INCLUDES, documentation="A patient's own, a doctor's own, every one for the front desk."),
+                 appointment.INCLUDES, documentation="A patient's own, a doctor's own, every one for the front desk. "
+                 "Create books a free Slot (status proposed; conditional on identifier); update and patch cancel.",
+                 create=appointment_writes.create, update=appointment_writes.update, patch=appointment_writes.patch),
     ResourceType("Encounter", clinical.read_encounter, clinical.search_encounter, clinical.PATIENT_PARAMS,
                  documentation="A clinician's search names the patient."),
     ResourceType("Condition", clinical.read_condition, clinical.search_condition, clinical.CONDITION_PARAMS,

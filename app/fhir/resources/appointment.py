@@ -1,25 +1,30 @@
-"""Appointment: a visit (`appointments`), with `_include` of its Patient and Practitioner.
+"""Appointment: a visit (`appointments`), with `_include` of its Patient and Practitioner; booked with
+`POST` (`create`), cancelled with `PUT` (`update`) or a JSON Patch (`patch`), through the same services
+(`app.appointments.services.book`, `.transition`) and policy questions as the API (`app.api.appointments`).
 
 HMS's states as FHIR's: requested → pending (the doctor has not accepted), confirmed → booked, checked_in →
 checked-in, completed → fulfilled, declined and both cancellations → cancelled (the reason as
-`cancelationReason`), no_show → noshow.
+`cancelationReason`), no_show → noshow. Each carries `meta.versionId` (`app.fhir.writes.version_id`) and the
+identifiers programs gave it when they booked it.
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from app.accounts.models import Role, User
 from app.api.auth import authorize
-from app.appointments.models import Appointment, Status
+from app.appointments.models import Appointment, AppointmentIdentifier, Status
 from app.extensions import db
 from app.fhir import access
 from app.fhir.resources import directory, patient as patients
 from app.fhir.resources.common import instant, meta, ref
-from app.fhir.search import Page, SearchQuery, as_id, common_sql, sql_page
+from app.fhir.search import Page, SearchQuery, Token, as_id, common_sql, sql_page
+from app.fhir.writes import versioned
 from app.policy import Kind, Resource, Verb
 
-SEARCH_PARAMS = {"patient": "reference", "practitioner": "reference", "date": "date", "status": "token"}
+SEARCH_PARAMS = {"patient": "reference", "practitioner": "reference", "date": "date", "status": "token",
+                 "identifier": "token"}
 INCLUDES = ("Appointment:patient", "Appointment:practitioner")
 STATUS = {Status.REQUESTED: "pending", Status.CONFIRMED: "booked", Status.CHECKED_IN: "checked-in",
           Status.COMPLETED: "fulfilled", Status.DECLINED: "cancelled", Status.CANCELLED_BY_PATIENT: "cancelled",
@@ -32,6 +37,7 @@ def to_fhir(appointment: Appointment) -> dict:
                      else "declined" if appointment.status is Status.DECLINED else "needs-action")
     resource = {
         "resourceType": "Appointment", "id": str(appointment.id), "meta": meta(appointment.updated_at),
+        **({"identifier": [identifier(i) for i in appointment.identifiers]} if appointment.identifiers else {}),
         "status": STATUS[appointment.status],
         "serviceType": [{"text": appointment.department.name}],
         "reasonCode": [{"text": appointment.reason}],
@@ -45,12 +51,26 @@ def to_fhir(appointment: Appointment) -> dict:
              "required": "required", "status": doctor_status}]}
     if STATUS[appointment.status] == "cancelled" and appointment.status_reason:
         resource["cancelationReason"] = {"text": appointment.status_reason}
-    return resource
+    return versioned(resource)
+
+
+def identifier(row: AppointmentIdentifier) -> dict:
+    return {**({"system": row.system} if row.system else {}), "value": row.value}
+
+
+def identifier_clause(token: Token) -> sa.ColumnElement[bool]:
+    """An identifier token (`system|value`, `value`, `system|`, `|value`) as a condition on the identifiers."""
+    conditions = []
+    if token.system is not None:
+        conditions.append(AppointmentIdentifier.system == token.system)
+    if token.code is not None:
+        conditions.append(AppointmentIdentifier.value == token.code)
+    return sa.and_(sa.true(), *conditions)
 
 
 def _appointments() -> sa.Select:
     return sa.select(Appointment).options(joinedload(Appointment.patient), joinedload(Appointment.doctor_user),
-                                          joinedload(Appointment.department))
+                                          joinedload(Appointment.department), selectinload(Appointment.identifiers))
 
 
 def read(ident: str) -> dict:
@@ -89,6 +109,9 @@ def search(query: SearchQuery) -> Page:
         select = select.where(Appointment.doctor_id.in_([as_id(i) for i in ors]))
     for ors in query.dates("date"):
         select = select.where(sa.or_(*(p.clause(Appointment.starts_at) for p in ors)))
+    for ors in query.tokens("identifier"):
+        select = select.where(sa.exists().where(AppointmentIdentifier.appointment_id == Appointment.id,
+                                                sa.or_(*(identifier_clause(t) for t in ors))))
     for ors in query.tokens("status"):
         select = select.where(Appointment.status.in_(_statuses([t.code for t in ors if t.code]) or ["-"]))
     page = sql_page(query, select, Appointment.id, to_fhir)
