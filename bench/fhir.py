@@ -109,7 +109,8 @@ def _appointment(row: tuple) -> SimpleNamespace:
                            status_reason=status_reason, reason=reason, starts_at=_utc(starts), ends_at=_utc(ends),
                            patient_id=patient_id, patient=SimpleNamespace(full_name=patient_name),
                            doctor_id=doctor_id, doctor_user=SimpleNamespace(full_name=doctor_name),
-                           department=SimpleNamespace(name=department))
+                           department=SimpleNamespace(name=department),
+                           identifiers=())  # booked on the pages: no program's identifiers, and none are read
 
 
 def _patient(row: tuple) -> SimpleNamespace:
