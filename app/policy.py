@@ -38,7 +38,7 @@ A browser session is not limited by scopes (`Actor.scopes is None`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -229,6 +229,20 @@ def decide(actor: Actor, verb: Verb, resource: Resource, now: datetime | None = 
     if not resource.exists:
         return _hidden("not_found")
     return _RULES[resource.kind](actor.user, verb, resource, now)
+
+
+def decide_each(actor: Actor, verb: Verb, resource: Resource, kinds: tuple[Kind, ...],
+                now: datetime | None = None) -> dict[Kind, Decision]:
+    """`resource` asked under each of `kinds` (a program reading several FHIR types of one record at once): the
+    rule is decided once (the care relationship is one query, not one per kind), each kind's scope as `decide`
+    checks it."""
+    rule = decide(replace(actor, scopes=None), verb, resource, now)
+    decisions = {}
+    for kind in kinds:
+        scope = required_scope(verb, replace(resource, scope_kind=kind))
+        missing = actor.role is not None and actor.scopes is not None and scope not in actor.scopes
+        decisions[kind] = _forbidden(f"scope_{scope}") if missing else rule
+    return decisions
 
 
 def _own_by_patient(user: User, resource: Resource) -> Decision | None:

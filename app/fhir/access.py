@@ -20,7 +20,7 @@ from app.api.auth import actor, authorize
 from app.extensions import db
 from app.fhir.outcomes import FhirError
 from app.fhir.search import as_id
-from app.policy import Decision, Kind, Resource, Verb, decide
+from app.policy import Decision, Kind, Resource, Verb, decide, decide_each
 from app.records import services as records
 
 AREA_OF_ROLE = {Role.PATIENT: "patient", Role.DOCTOR: "doctor", Role.CLERK: "billing", Role.ADMIN: "admin"}
@@ -73,6 +73,13 @@ def may_read_patient(patient_id: int) -> bool:
     if is_patient():
         return decide(actor(), Verb.READ, Resource.patient(patient_id, db.session.get(User, patient_id))).allowed
     return decide(actor(), Verb.READ, named(Resource.record(patient_id), Kind.PATIENT)).allowed
+
+
+def may_read_parts(patient_id: int, kinds: tuple[Kind, ...]) -> dict[Kind, bool]:
+    """For `$everything`: which FHIR types of the patient's record the token may read (asked without refusing),
+    the policy's rule decided once for all of them."""
+    decisions = decide_each(actor(), Verb.READ, Resource.record(patient_id), kinds)
+    return {kind: decision.allowed for kind, decision in decisions.items()}
 
 
 def may_read_directory(kind: Kind) -> bool:

@@ -133,7 +133,15 @@ def _event(type: str, encounter: Encounter, category: str, **data) -> None:
 
 # --- reads --------------------------------------------------------------------------------------------
 
-def _loaded(query: sa.Select) -> sa.Select:
+def _loaded(query: sa.Select, *, summary: bool = False) -> sa.Select:
+    """What the pages show of an encounter. `summary`: what a program's view of the record maps (FHIR), without
+    the four note texts, the prescriptions' allergy acknowledgements and the doctor's whole account row."""
+    if summary:
+        return query.options(sa.orm.defer(Encounter.subjective), sa.orm.defer(Encounter.objective),
+                             sa.orm.defer(Encounter.assessment), sa.orm.defer(Encounter.plan),
+                             selectinload(Encounter.diagnoses), selectinload(Encounter.prescriptions),
+                             sa.orm.joinedload(Encounter.appointment).joinedload(Appointment.department),
+                             sa.orm.joinedload(Encounter.doctor).load_only(User.full_name))
     return query.options(selectinload(Encounter.diagnoses), selectinload(Encounter.prescriptions)
                          .selectinload(Prescription.acknowledgements),
                          sa.orm.joinedload(Encounter.appointment).joinedload(Appointment.department),
@@ -151,9 +159,9 @@ def get_encounter(encounter_id: int, *, for_update: bool = False) -> Encounter |
     return db.session.scalar(query)
 
 
-def current_encounters(patient_id: int, *, drafts_of: int | None = None) -> list[Encounter]:
+def current_encounters(patient_id: int, *, drafts_of: int | None = None, summary: bool = False) -> list[Encounter]:
     """The current version of each visit: its highest signed version, or with `drafts_of` its highest version
-    that is signed or a draft of that doctor's (nobody else reads a draft)."""
+    that is signed or a draft of that doctor's (nobody else reads a draft). `summary`: see `_loaded`."""
     def readable(model) -> sa.ColumnElement[bool]:
         signed = model.status == EncounterStatus.SIGNED
         return signed if drafts_of is None else sa.or_(signed, model.doctor_id == drafts_of)
@@ -164,7 +172,7 @@ def current_encounters(patient_id: int, *, drafts_of: int | None = None) -> list
                   readable(newer)]
     query = query.where(~sa.exists().where(*conditions)).join(Encounter.appointment).order_by(
         Appointment.starts_at.desc(), Encounter.id.desc())
-    return list(db.session.scalars(_loaded(query)).unique())
+    return list(db.session.scalars(_loaded(query, summary=summary)).unique())
 
 
 def encounter_versions(encounter: Encounter) -> list[Encounter]:

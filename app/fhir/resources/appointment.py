@@ -69,8 +69,12 @@ def identifier_clause(token: Token) -> sa.ColumnElement[bool]:
 
 
 def _appointments() -> sa.Select:
-    return sa.select(Appointment).options(joinedload(Appointment.patient), joinedload(Appointment.doctor_user),
-                                          joinedload(Appointment.department), selectinload(Appointment.identifiers))
+    """Appointments with what the mapping shows of them: the patient's and the doctor's names (not their whole
+    account rows), the department, the programs' identifiers."""
+    return sa.select(Appointment).options(
+        joinedload(Appointment.patient).load_only(User.full_name, User.role),
+        joinedload(Appointment.doctor_user).load_only(User.full_name, User.role),
+        joinedload(Appointment.department), selectinload(Appointment.identifiers))
 
 
 def read(ident: str) -> dict:

@@ -37,7 +37,7 @@ UCUM = "http://unitsofmeasure.org"
 def visible_encounters(patient_id: int) -> list[Encounter]:
     """The current version of each visit the token's user reads (a doctor's own drafts too)."""
     me = access.me()
-    return records.current_encounters(patient_id, drafts_of=me.id if me.role is Role.DOCTOR else None)
+    return records.current_encounters(patient_id, drafts_of=me.id if me.role is Role.DOCTOR else None, summary=True)
 
 
 def read_encounter_of(encounter: Encounter | None, ident: int, kind: Kind):

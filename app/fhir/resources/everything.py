@@ -9,7 +9,7 @@ from __future__ import annotations
 from app.fhir import access
 from app.fhir.resources import appointment, clinical, observation, patient as patients
 from app.fhir.search import Page, SearchQuery, as_id, list_page
-from app.policy import Kind, Resource
+from app.policy import Kind
 from app.records.services import DEMOGRAPHICS
 
 ORDER = ("Patient", "Appointment", "Encounter", "Condition", "MedicationRequest", "AllergyIntolerance",
@@ -23,15 +23,16 @@ def everything(ident: str, query: SearchQuery) -> Page:
     patient = patients.get(patient_id)
     decision = access.read_patient(patient_id)
     found = [patients.to_fhir(patient)]
-    if access.may(Kind.APPOINTMENT, Resource.record(patient_id)):
+    may = access.may_read_parts(patient_id, (Kind.APPOINTMENT, Kind.ENCOUNTER, Kind.RECORD))
+    if may[Kind.APPOINTMENT]:
         found += appointment.of_patient(patient_id)
     categories = [DEMOGRAPHICS]
     encounters = None
-    if access.may(Kind.ENCOUNTER, Resource.record(patient_id)):
+    if may[Kind.ENCOUNTER]:
         categories.append("encounter")
         encounters = clinical.visible_encounters(patient_id)
         found += [clinical.encounter(e) for e in encounters]
-    if access.may(Kind.RECORD, Resource.record(patient_id)):
+    if may[Kind.RECORD]:
         categories += ["diagnosis", "prescription", "allergy", "vitals"]
         encounters = encounters if encounters is not None else clinical.visible_encounters(patient_id)
         found += [clinical.condition(d, e) for e in encounters for d in e.diagnoses]
