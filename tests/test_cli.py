@@ -1,13 +1,11 @@
-"""`flask users create` and `flask seed demo`."""
+"""`flask users create` (`flask seed demo`: tests/test_demo.py)."""
 from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
 
 from app.accounts.models import Role, User
-from app.appointments.models import Appointment
 from app.extensions import db
-from tests.helpers import text
 
 pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
 
@@ -65,30 +63,3 @@ def test_duplicate_email_is_refused(app, runner, create_user):
     assert result.exit_code == 1
     assert "already exists" in result.output
     assert len(users(app)) == 1
-
-
-def test_seed_demo_creates_every_role_and_prints_logins_and_can_run_again(app, runner):
-    first = runner.invoke(args=["seed", "demo"])
-    assert first.exit_code == 0, first.output
-    second = runner.invoke(args=["seed", "demo"])
-    assert second.exit_code == 0
-    roles = sorted(u.role.value for u in users(app))
-    from app.demo.reports import HISTORY_PATIENTS  # patients with a year of past bills, for the reports
-
-    assert roles == ["admin", "clerk", "doctor", "doctor"] + ["patient"] * (2 + len(HISTORY_PATIENTS))
-    assert "admin@example.com" in first.output and "demo-patient-pass" in first.output
-
-
-def test_the_demo_doctor_has_a_day_to_run_once_seeded_and_seeding_again_adds_no_visits(app, runner, login):
-    assert runner.invoke(args=["seed", "demo"]).exit_code == 0
-    with app.app_context():
-        count = db.session.scalar(sa.select(sa.func.count()).select_from(Appointment))
-    assert runner.invoke(args=["seed", "demo"]).exit_code == 0
-    with app.app_context():
-        assert db.session.scalar(sa.select(sa.func.count()).select_from(Appointment)) == count
-        doctor = db.session.scalar(sa.select(User).where(User.email == "amara.okafor@example.com"))
-    html = text(login(doctor, "demo-doctor-pass").get("/doctor/"))
-    agenda, pending = html[html.index('data-testid="agenda"'):html.index('data-testid="pending"')], \
-        html[html.index('data-testid="pending"'):html.index('data-testid="week"')]
-    assert "Shortness of breath" in agenda and "Open encounter" in agenda
-    assert pending.count('data-testid="appointment"') >= 2 and "Accept" in pending

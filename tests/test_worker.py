@@ -210,9 +210,9 @@ def test_sigterm_finishes_and_exits_cleanly(app, worker):
     assert "finishing the current events" in worker.log()
 
 
-def test_killed_worker_loses_and_repeats_nothing_across_a_stream_of_1000_events(app, worker, create_patient, mailbox):
+def test_killed_worker_loses_and_repeats_nothing_across_a_stream_of_500_events(app, worker, create_patient, mailbox):
     patients = [create_patient() for _ in range(10)]
-    total = 1000
+    total = 500
     ids: list[str] = []
 
     def stream():
@@ -226,7 +226,7 @@ def test_killed_worker_loses_and_repeats_nothing_across_a_stream_of_1000_events(
 
     producer = threading.Thread(target=stream)
     producer.start()
-    wait_until(lambda: count(app, AuditEntry) >= 200, timeout=60, message="the first 200 events")
+    wait_until(lambda: count(app, AuditEntry) >= 100, timeout=60, message="the first 100 events")
     worker.kill()
     worker.start(wait=False)  # the same groups: it resumes from the offsets committed before the kill
     producer.join(120)

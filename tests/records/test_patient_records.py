@@ -272,19 +272,3 @@ def test_a_second_signed_visit_joins_the_list(app, as_patient, world):
     page = text(as_patient.get("/patient/records"))
     assert page.count('data-testid="visit-row"') == 3
     assert page.index("Follow-up zxq-followup") < page.index(COMPLAINT)
-
-
-def test_the_demo_data_fills_my_records_and_seeding_again_adds_nothing(app, client):
-    runner = app.test_cli_runner()
-    for _ in range(2):
-        result = runner.invoke(args=["seed", "demo"])
-        assert result.exit_code == 0, result.output
-    with app.app_context():
-        assert db.session.scalar(sa.text("SELECT COUNT(*) FROM encounters")) == 4  # three visits, one amended
-    response = client.post_form("/login", {"email": "maria.garcia@example.com", "password": "demo-patient-pass"})
-    assert response.status_code == 303
-    visits = text(client.get("/patient/records"))
-    assert visits.count('data-testid="visit-row"') == 3
-    assert "Follow-up interval corrected to 3 months." in visits and "Penicillin" in visits
-    vitals = text(client.get("/patient/records/vitals"))
-    assert len(chart_specs(vitals)["Blood pressure"]["labels"]) == 3
