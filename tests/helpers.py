@@ -42,6 +42,13 @@ def text(response) -> str:
     return response.get_data(as_text=True)
 
 
+def page_without_csrf(response) -> str:
+    """The page's text without its CSRF token, which is signed anew each second: two answers compared as pages."""
+    page = text(response)
+    token = _CSRF_META.search(page)
+    return page.replace(token.group(1), "") if token else page
+
+
 def count_statements(app: Flask, client: "Client", url: str) -> int:
     """How many SQL statements a GET of `url` runs (this thread's only, not the background relay's)."""
     import threading

@@ -31,7 +31,6 @@ class per visitor, built from a few named profiles; a route that is not in it fa
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from decimal import Decimal
@@ -43,7 +42,7 @@ import sqlalchemy as sa
 from app.accounts.models import Role, Sex, User
 from app.oauth.models import ClientKind
 from app.extensions import db
-from tests.helpers import Client, text
+from tests.helpers import Client, page_without_csrf, text
 
 pytestmark = pytest.mark.clock  # the care relationship and the cancel cutoff depend on the clock
 
@@ -510,16 +509,9 @@ def _matches(got: Outcome | int, want: Outcome) -> bool:
     return got is want if want in (OK, LOGIN) else got == want.status
 
 
-_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-
-
 def _page(response) -> str:
     """The answer's text without its CSRF token (the same session's token is signed anew each second)."""
-    if not response.mimetype.startswith("text/"):
-        return ""
-    page = text(response)
-    token = _CSRF.search(page)
-    return page.replace(token.group(1), "") if token else page
+    return page_without_csrf(response) if response.mimetype.startswith("text/") else ""
 
 
 def _not_entitled(world: World, visitor: str, want: Outcome) -> tuple[str, ...]:
