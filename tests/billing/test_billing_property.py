@@ -109,7 +109,7 @@ def apply(step: tuple, invoice_id: int, clerk, admin, keys: list[str]) -> None:
 def test_totals_and_balance_hold_after_any_sequence_of_operations(app, patient, clerk, admin, monkeypatch):
     monkeypatch.setitem(app.config, "HMS_TAX_RATE", "7.25")
 
-    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+    @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                      HealthCheck.too_slow])
     @given(starts, st.lists(operations, min_size=1, max_size=14))
     # Withdrawal paths that random sequences reach only now and then: void refused while a claim is open, then
