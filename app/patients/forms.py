@@ -65,7 +65,7 @@ class AccessReportFilterForm(Form):
 
     date_from = DateField("From", validators=[Optional(), ReportDay()])
     date_to = DateField("To", validators=[Optional(), ReportDay()])
-    role = SelectField("Role", validators=[Optional()],
+    role = SelectField("Role", validate_choice=False,
                        choices=[SelectChoice("", "Anyone")] + [SelectChoice(r.value, r.label) for r in ROLES])
     break_glass = BooleanField("Emergency access only", description="Break-glass: a doctor outside your care "
                                                                      "opened your record, with a reason.")
@@ -73,3 +73,7 @@ class AccessReportFilterForm(Form):
     def validate_date_to(self, field):
         if field.data and self.date_from.data and field.data < self.date_from.data:
             raise ValidationError("The end date is before the start date.")
+
+    def validate_role(self, field):
+        if field.data and field.data not in {r.value for r in ROLES}:
+            raise ValidationError("Choose a role from the list.")
