@@ -111,6 +111,31 @@ def _rate(name: str, default: str) -> tuple[int, int]:
     return int(count), int(seconds)
 
 
+def _web_security_config(env: str) -> dict:
+    """Cookies, HSTS and the Origin check (app/web/security.py): strict in production, plain HTTP elsewhere."""
+    production = env == "production"
+    secure = _bool("SESSION_COOKIE_SECURE", production)
+    if production and not secure:
+        raise ConfigError("SESSION_COOKIE_SECURE cannot be off when HMS_ENV=production: the session cookie is "
+                          "__Host-hms_session, which browsers keep only over HTTPS with Secure")
+    return {
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": secure,
+        # `__Host-`: the browser keeps it only if Secure, Path=/ and without Domain, so no subdomain can set or
+        # overwrite it.
+        "SESSION_COOKIE_NAME": "__Host-hms_session" if production else "hms_session",
+        "SESSION_COOKIE_PATH": "/",
+        "SESSION_COOKIE_DOMAIN": None,
+        "REMEMBER_COOKIE_SECURE": secure,  # Flask-Login's (the site offers no "remember me"; kept Secure anyway)
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        # Strict-Transport-Security max-age (0: no header); a year in production, with includeSubDomains.
+        "HMS_HSTS_SECONDS": _int("HMS_HSTS_SECONDS", 31_536_000 if production else 0),
+        # Refuse a cookie-authenticated POST/PUT/PATCH/DELETE whose Origin (or Referer) is another site.
+        "HMS_CHECK_ORIGIN": _bool("HMS_CHECK_ORIGIN", production),
+    }
+
+
 def load_config(overrides: dict | None = None) -> dict:
     env = os.environ.get("HMS_ENV", "development")
     secret = os.environ.get("SECRET_KEY")
@@ -144,14 +169,13 @@ def load_config(overrides: dict | None = None) -> dict:
         "HMS_SCHEDULER_INTERVAL_SECONDS": float(os.environ.get("HMS_SCHEDULER_INTERVAL_SECONDS", "30")),
         "HMS_LOGIN_MAX_FAILURES": int(os.environ.get("HMS_LOGIN_MAX_FAILURES", "10")),
         "HMS_LOGIN_WINDOW_MINUTES": int(os.environ.get("HMS_LOGIN_WINDOW_MINUTES", "15")),
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", env == "production"),
-        "SESSION_COOKIE_NAME": "hms_session",
         "PERMANENT_SESSION_LIFETIME": int(os.environ.get("HMS_SESSION_MINUTES", "480")) * 60,
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        # The admin's audit exports (CSV, JSON): a filter matching more rows is refused with the count.
+        "HMS_AUDIT_EXPORT_MAX_ROWS": _int("HMS_AUDIT_EXPORT_MAX_ROWS", 100_000),
     }
+    config.update(_web_security_config(env))
     config.update(_events_config(env))
     config.update(_oauth_config(env))
     if overrides:

@@ -26,6 +26,7 @@ NAV: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
                                                        "patients.records_allergies", "patients.records_vitals",
                                                        "patients.record_visit", "patients.record_print_summary",
                                                        "patients.record_print_prescription")),
+                   ("Who has seen my record", "patients.access_report", ()),
                    ("My bills", "patients.bills", ("patients.bill", "patients.bills_history")),
                    ("Find a doctor", "directory.index", ("directory.doctor",)),
                    ("My profile", "patients.profile", ("patients.profile_section", "patients.edit_profile_section"))],
