@@ -167,8 +167,12 @@ def load_config(overrides: dict | None = None) -> dict:
         "HMS_CARE_RELATIONSHIP_MONTHS": int(os.environ.get("HMS_CARE_RELATIONSHIP_MONTHS", "12")),
         "HMS_NO_SHOW_AFTER_MINUTES": int(os.environ.get("HMS_NO_SHOW_AFTER_MINUTES", "30")),
         "HMS_SCHEDULER_INTERVAL_SECONDS": float(os.environ.get("HMS_SCHEDULER_INTERVAL_SECONDS", "30")),
-        "HMS_LOGIN_MAX_FAILURES": int(os.environ.get("HMS_LOGIN_MAX_FAILURES", "10")),
+        # sign-in throttling (app.accounts.services.authenticate): slow guessing down, never lock the owner out
         "HMS_LOGIN_WINDOW_MINUTES": int(os.environ.get("HMS_LOGIN_WINDOW_MINUTES", "15")),
+        "HMS_LOGIN_FREE_FAILURES": int(os.environ.get("HMS_LOGIN_FREE_FAILURES", "5")),
+        "HMS_LOGIN_MAX_DELAY_SECONDS": int(os.environ.get("HMS_LOGIN_MAX_DELAY_SECONDS", "900")),
+        "HMS_LOGIN_ADDRESS_MAX_FAILURES": int(os.environ.get("HMS_LOGIN_ADDRESS_MAX_FAILURES", "50")),
+        "HMS_LOGIN_ACCOUNT_MAX_FAILURES": int(os.environ.get("HMS_LOGIN_ACCOUNT_MAX_FAILURES", "20")),
         "PERMANENT_SESSION_LIFETIME": int(os.environ.get("HMS_SESSION_MINUTES", "480")) * 60,
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,

@@ -5,8 +5,8 @@ from flask import Blueprint, flash, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from app.accounts.models import Sex
-from app.accounts.services import (AccountError, LoginThrottled, PatientRegistration, authenticate, record_sign_out,
-                                   register_patient)
+from app.accounts.services import (AccountError, LoginThrottled, PatientRegistration, ProofOfControlNeeded,
+                                   authenticate, record_sign_out, register_patient)
 from app.accounts.sessions import end_session, start_session
 from app.accounts.tokens import TokenProblem, check_password_token, request_password_reset, use_password_token
 from app.auth.forms import ForgotPasswordForm, LoginForm, SetPasswordForm, SignupForm
@@ -36,8 +36,15 @@ def login():
     try:
         user = authenticate(form.email.data, form.password.data, request.remote_addr or "unknown")
     except LoginThrottled as throttled:
-        keep_despite_error()  # the attempt counts
-        return render("auth/login.html", form=form, error=str(throttled), status=429)
+        keep_despite_error()  # the refusal is audited
+        response = render("auth/login.html", form=form, error=str(throttled), status=429)
+        response.headers["Retry-After"] = str(throttled.retry_after_seconds)
+        return response
+    except ProofOfControlNeeded:
+        keep_despite_error()  # the emailed link and the audit
+        return render("auth/login.html", form=form, status=403, error=(
+            "Many failed sign-ins for this account came from elsewhere, so the password alone is not enough now. "
+            "We emailed you a link: set a password through it, then sign in."))
     if user is None:
         keep_despite_error()  # keep the failure, it counts towards the limit
         return render("auth/login.html", form=form, error="Email or password is incorrect.", status=422)
