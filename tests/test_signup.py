@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from app.accounts.models import PatientProfile, Role, Sex, User
 from app.extensions import db
-from tests.helpers import text
+from tests.helpers import Client, text
 
 pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
 
@@ -150,3 +150,22 @@ def test_the_registration_service_itself_refuses_what_the_form_refuses(app):
         with pytest.raises(AccountError) as refused:
             register_patient(registration)
         assert refused.value.field == "full_name"
+
+
+def test_sign_ups_and_password_links_are_limited_per_address(app, monkeypatch):
+    monkeypatch.setitem(app.config, "HMS_EMAIL_FORM_RATE_LIMIT", (2, 3600))
+    for n in range(2):
+        assert Client(app).post_form("/signup", {**VALID, "email": f"flood{n}@example.com"}).status_code == 303
+    refused = Client(app).post_form("/signup", {**VALID, "email": "flood2@example.com"})
+    assert refused.status_code == 429 and "Too many requests from your network" in text(refused)
+    assert 'value="Ada Lovelace"' in text(refused)  # nothing typed is lost
+    assert users_count(app) == 2
+    elsewhere = Client(app)
+    answer = elsewhere.http.post("/signup", data={**VALID, "email": "flood2@example.com",
+                                                  "csrf_token": elsewhere.csrf_token("/signup")},
+                                 environ_base={"REMOTE_ADDR": "10.7.7.7"})
+    assert answer.status_code == 303
+    forgot = Client(app)
+    for _ in range(2):
+        assert forgot.post_form("/password/forgot", {"email": "flood0@example.com"}).status_code == 200
+    assert forgot.post_form("/password/forgot", {"email": "flood0@example.com"}).status_code == 429

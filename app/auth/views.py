@@ -9,6 +9,7 @@ from app.accounts.services import (AccountError, LoginThrottled, PatientRegistra
                                    authenticate, record_sign_out, register_patient)
 from app.accounts.sessions import end_session, start_session
 from app.accounts.tokens import TokenProblem, check_password_token, request_password_reset, use_password_token
+from app.api import ratelimit
 from app.auth.forms import ForgotPasswordForm, LoginForm, SetPasswordForm, SignupForm
 from app.extensions import db
 from app.web.unit_of_work import keep_despite_error
@@ -23,6 +24,16 @@ def _start_session(user) -> None:
     session["sid"] = start_session(user)
     login_user(user)
     session.permanent = True
+
+
+def _emails_spent(form_name: str) -> str | None:
+    """A form that sends an email (sign-up, a password link) is limited per address, so it cannot flood inboxes or
+    probe addresses in bulk: the message to show beside the email, or None. (A password link is also limited per
+    account, silently: `request_password_reset`.)"""
+    usage = ratelimit.spend((form_name, request.remote_addr or "unknown", "HMS_EMAIL_FORM_RATE_LIMIT"))
+    if usage is None:
+        return None
+    return f"Too many requests from your network for now. Try again in {max(1, -(-usage.reset // 60))} minutes."
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -72,6 +83,10 @@ def signup():
         if form.is_submitted():
             return render_form_errors("auth/signup.html", form=form)
         return render("auth/signup.html", form=form)
+    refused = _emails_spent("signup")
+    if refused is not None:
+        form.email.errors.append(refused)
+        return render("auth/signup.html", form=form, status=429)
     registration = PatientRegistration(
         full_name=form.full_name.data, email=form.email.data, password=form.password.data,
         date_of_birth=form.date_of_birth.data, sex=Sex(form.sex.data), phone=form.phone.data,
@@ -97,6 +112,10 @@ def forgot_password():
             return render_form_errors("auth/forgot_password.html", form=form)
         form.email.data = form.email.data or request.args.get("email", "")[:254]
         return render("auth/forgot_password.html", form=form)
+    refused = _emails_spent("reset")
+    if refused is not None:
+        form.email.errors.append(refused)
+        return render("auth/forgot_password.html", form=form, status=429)
     request_password_reset(form.email.data)
     # The same answer whether or not the address has an account.
     return render("auth/forgot_password.html", form=form, sent=True)
