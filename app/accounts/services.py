@@ -154,13 +154,14 @@ class PatientRegistration:
     insurance_provider: str | None = None
     insurance_policy_number: str | None = None
 
-    def problems(self) -> dict[str, str]:
-        """Every rule of a signup (field -> message): the page's form and the API show them all at once."""
+    def problems(self, *, taken: bool = True) -> dict[str, str]:
+        """Every rule of a signup (field -> message): the page's form and the API show them all at once. `taken`:
+        whether an email that has an account is a problem (not for `sign_up`, which never says so)."""
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "password"}
         problems = profile_problems(values)
         for name in PHONE_FIELDS:
             setattr(self, name, values[name])
-        if "email" not in problems and email_taken(self.email):
+        if taken and "email" not in problems and email_taken(self.email):
             problems["email"] = "An account with this email already exists."
         if problem := password_problem(self.password or ""):
             problems["password"] = problem
@@ -190,6 +191,28 @@ def register_patient(reg: PatientRegistration, *, password_hash: str | None = No
     db.session.flush()
     emit("patient.registered", "patient", user.id, {"email": user.email}, patient_id=user.id, actor=actor_of(user))
     return user
+
+
+def sign_up(reg: PatientRegistration) -> User | None:
+    """A sign-up that answers the same whether or not the email has an account, so that it cannot tell anyone
+    which addresses do: the rules of `problems` but the taken email (AccountError), then the new account, or for
+    an address that has one, nothing but an email to its owner (`user.signup_attempted`) and None, after the
+    same password hash a new account costs."""
+    problems = reg.problems(taken=False)
+    if problems:
+        field, message = next(iter(problems.items()))
+        raise AccountError(message, field=field)
+    if not email_taken(reg.email):
+        try:
+            with db.session.begin_nested():
+                return register_patient(reg)
+        except AccountError as error:  # the same email signed up meanwhile
+            if error.field != "email":
+                raise
+    hash_password(reg.password)  # the work a new account does, so the answer's time tells nothing either
+    owner = find_user_by_email(reg.email)
+    emit("user.signup_attempted", "user", owner.id, {}, patient_id=_patient_id(owner))
+    return None
 
 
 # The sections of a patient's profile and their fields (the profile page edits one section at a time).

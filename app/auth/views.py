@@ -6,7 +6,7 @@ from flask_login import current_user, login_user, logout_user
 
 from app.accounts.models import Sex
 from app.accounts.services import (AccountError, LoginThrottled, PatientRegistration, ProofOfControlNeeded,
-                                   authenticate, record_sign_out, register_patient)
+                                   authenticate, normalize_email, record_sign_out, sign_up)
 from app.accounts.sessions import end_session, start_session
 from app.accounts.tokens import TokenProblem, check_password_token, request_password_reset, use_password_token
 from app.api import ratelimit
@@ -42,6 +42,8 @@ def login():
         return redirect(url_for("main.home"))
     form = LoginForm()
     if not form.validate_on_submit():
+        if not form.is_submitted():
+            form.email.data = request.args.get("email", "")[:254]  # from "Check your email" after a sign-up
         status = 422 if form.is_submitted() else 200
         return render("auth/login.html", form=form, status=status)
     try:
@@ -95,13 +97,12 @@ def signup():
         insurance_provider=form.insurance_provider.data, insurance_policy_number=form.insurance_policy_number.data,
     )
     try:
-        user = register_patient(registration)
+        sign_up(registration)
     except AccountError as error:
         getattr(form, error.field).errors.append(str(error))
         return render_form_errors("auth/signup.html", form=form)
-    _start_session(user)
-    flash(f"Welcome, {user.full_name}. Your account is ready.", "success")
-    return redirect_to(url_for("patients.home"))
+    # The same answer whether or not the address already had an account (its owner is emailed instead).
+    return render("auth/signup_done.html", email=normalize_email(form.email.data))
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
