@@ -103,6 +103,17 @@ def _oauth_config(env: str) -> dict:
     }
 
 
+def _roles(name: str, default: str) -> tuple:
+    from app.accounts.models import Role
+
+    names = [part.strip().lower() for part in os.environ.get(name, default).split(",") if part.strip()]
+    unknown = sorted(set(names) - {role.value for role in Role})
+    if unknown:
+        raise ConfigError(f"{name} names roles that do not exist: {', '.join(unknown)} (use patient, doctor, clerk,"
+                          f" admin)")
+    return tuple(Role(n) for n in names)
+
+
 def _rate(name: str, default: str) -> tuple[int, int]:
     text = os.environ.get(name, default)
     count, _, seconds = text.partition("/")
@@ -144,6 +155,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "HMS_SCHEDULER_INTERVAL_SECONDS": float(os.environ.get("HMS_SCHEDULER_INTERVAL_SECONDS", "30")),
         "HMS_LOGIN_MAX_FAILURES": int(os.environ.get("HMS_LOGIN_MAX_FAILURES", "10")),
         "HMS_LOGIN_WINDOW_MINUTES": int(os.environ.get("HMS_LOGIN_WINDOW_MINUTES", "15")),
+        # Roles that must sign in with a second factor (app/accounts/second_factor.py); others may opt in.
+        "HMS_2FA_REQUIRED_ROLES": _roles("HMS_2FA_REQUIRED_ROLES", "doctor,clerk,admin"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", env == "production"),

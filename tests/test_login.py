@@ -13,7 +13,7 @@ from tests.helpers import Client, text
 
 def test_login_then_logout(client, create_user):
     doctor = create_user(Role.DOCTOR)
-    response = client.post_form("/login", {"email": doctor.email.upper(), "password": DEFAULT_PASSWORD})
+    response = client.sign_in(doctor.email.upper(), DEFAULT_PASSWORD)
     assert response.status_code == 303
     assert client.get("/doctor/").status_code == 200
     response = client.post_form("/logout", {})
@@ -23,10 +23,10 @@ def test_login_then_logout(client, create_user):
 
 def test_a_cookie_saved_before_sign_out_answers_as_signed_out(app, client, create_user):
     doctor = create_user(Role.DOCTOR)
-    client.post_form("/login", {"email": doctor.email, "password": DEFAULT_PASSWORD})
+    client.sign_in(doctor.email, DEFAULT_PASSWORD)
     saved = client.session_cookie()
     other_device = Client(app)  # the same user signed in elsewhere keeps their own session
-    other_device.post_form("/login", {"email": doctor.email, "password": DEFAULT_PASSWORD})
+    other_device.sign_in(doctor.email, DEFAULT_PASSWORD)
     assert client.post_form("/logout", {}).status_code == 303
 
     replay = Client(app)
@@ -62,7 +62,7 @@ def test_login_failures_answer_one_generic_message(client, create_user, email, p
 
 def test_inactive_account_cannot_sign_in(app, client, create_user):
     user = create_user(Role.DOCTOR, active=False)
-    response = client.post_form("/login", {"email": user.email, "password": DEFAULT_PASSWORD})
+    response = client.sign_in(user.email, DEFAULT_PASSWORD)
     assert "Email or password is incorrect." in text(response)
 
 
@@ -91,7 +91,7 @@ def test_password_change_revokes_existing_sessions(app, client, create_user, log
 
 def test_session_cookie_flags(client, create_user):
     user = create_user(Role.CLERK)
-    response = client.post_form("/login", {"email": user.email, "password": DEFAULT_PASSWORD})
+    response = client.sign_in(user.email, DEFAULT_PASSWORD)
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
@@ -111,7 +111,7 @@ def test_more_than_ten_failures_for_an_account_lock_it_out_for_a_while(app, clie
     for _ in range(10):
         response = client.post_form("/login", {"email": user.email, "password": "not the password"})
         assert response.status_code == 422
-    response = client.post_form("/login", {"email": user.email, "password": DEFAULT_PASSWORD})
+    response = client.sign_in(user.email, DEFAULT_PASSWORD)
     assert response.status_code == 429
     assert "Too many failed sign-in attempts. Try again in 15 minutes." in text(response)
 
@@ -121,7 +121,7 @@ def test_failures_from_one_address_across_accounts_are_limited(app, create_user)
     client = Client(app)
     for n in range(10):
         client.post_form("/login", {"email": f"guess{n}@example.com", "password": "not the password"})
-    response = client.post_form("/login", {"email": user.email, "password": DEFAULT_PASSWORD})
+    response = client.sign_in(user.email, DEFAULT_PASSWORD)
     assert response.status_code == 429
     other_address = Client(app)
     response = other_address.http.post("/login", data={
@@ -134,7 +134,7 @@ def test_successful_login_clears_the_accounts_failures(app, client, create_user)
     user = create_user(Role.CLERK)
     for _ in range(3):
         client.post_form("/login", {"email": user.email, "password": "not the password"})
-    client.post_form("/login", {"email": user.email, "password": DEFAULT_PASSWORD})
+    client.sign_in(user.email, DEFAULT_PASSWORD)
     with app.app_context():
         from app.accounts.models import LoginFailure
 

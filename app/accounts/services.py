@@ -5,7 +5,7 @@ Functions here only add and flush; the caller (a request or a CLI command) commi
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -237,22 +237,40 @@ def _failures_since(column, value: str, since) -> int:
     )
 
 
-def authenticate(email: str, password: str, ip: str) -> User | None:
-    """The user these credentials belong to, or None. Raises LoginThrottled while locked out."""
-    email = normalize_email(email)
+def _login_window() -> tuple[datetime, int]:
     window = timedelta(minutes=current_app.config["HMS_LOGIN_WINDOW_MINUTES"])
+    return utcnow() - window, int(window.total_seconds() // 60)
+
+
+def check_login_throttle(email: str, ip: str, user: User | None) -> None:
+    """Raise LoginThrottled (audited) while this account or address has too many recent failures: wrong
+    passwords and wrong second-factor codes alike."""
+    email = normalize_email(email)
+    since, minutes = _login_window()
     limit = current_app.config["HMS_LOGIN_MAX_FAILURES"]
-    since = utcnow() - window
+    if _failures_since(LoginFailure.email, email, since) >= limit or _failures_since(LoginFailure.ip, ip, since) >= limit:
+        emit("user.login_throttled", "user", user.id if user else f"email:{email}"[:64], {"email": email},
+             outcome="denied", patient_id=_patient_id(user) if user else None)
+        raise LoginThrottled(minutes)
+
+
+def record_login_failure(email: str, ip: str) -> None:
+    """Count a failed attempt (a wrong password or a wrong second-factor code) towards the sign-in throttle."""
+    since, _ = _login_window()
+    db.session.add(LoginFailure(email=normalize_email(email)[:254], ip=ip))
+    db.session.execute(sa.delete(LoginFailure).where(LoginFailure.at < since))
+
+
+def authenticate(email: str, password: str, ip: str) -> User | None:
+    """The user these credentials belong to, or None. Raises LoginThrottled while locked out. The password
+    is only the first step: `sign_in_succeeded` ends the sign-in (after the second factor, when there is one)."""
+    email = normalize_email(email)
     user = find_user_by_email(email)
     aggregate = user.id if user else f"email:{email}"[:64]
-    if _failures_since(LoginFailure.email, email, since) >= limit or _failures_since(LoginFailure.ip, ip, since) >= limit:
-        emit("user.login_throttled", "user", aggregate, {"email": email}, outcome="denied",
-             patient_id=_patient_id(user) if user else None)
-        raise LoginThrottled(int(window.total_seconds() // 60))
+    check_login_throttle(email, ip, user)
     if (user is None or not user.active or user.service_account
             or not verify_password(user.password_hash, password)):
-        db.session.add(LoginFailure(email=email[:254], ip=ip))
-        db.session.execute(sa.delete(LoginFailure).where(LoginFailure.at < since))
+        record_login_failure(email, ip)
         reason = ("unknown email" if user is None else "inactive account" if not user.active
                   else "service account" if user.service_account else "wrong password")
         emit("user.login_failed", "user", aggregate, {"email": email, "reason": reason}, outcome="failure",
@@ -260,10 +278,17 @@ def authenticate(email: str, password: str, ip: str) -> User | None:
         return None
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    db.session.execute(sa.delete(LoginFailure).where(LoginFailure.email == email))
-    user.last_login_at = utcnow()
-    emit("user.login_succeeded", "user", user.id, {}, actor=actor_of(user), patient_id=_patient_id(user))
     return user
+
+
+def sign_in_succeeded(user: User, *, method: str = "password") -> None:
+    """The person proved who they are (the password, and the second factor when they have one): their failures
+    are forgotten and the sign-in is recorded. Until then a correct password alone clears nothing, so whoever
+    knows a password cannot reset the count of wrong codes."""
+    db.session.execute(sa.delete(LoginFailure).where(LoginFailure.email == user.email))
+    user.last_login_at = utcnow()
+    emit("user.login_succeeded", "user", user.id, {"method": method}, actor=actor_of(user),
+         patient_id=_patient_id(user))
 
 
 def record_sign_out(user: User) -> None:
