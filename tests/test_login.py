@@ -100,10 +100,9 @@ def test_session_cookie_flags(client, create_user):
 
 def test_next_parameter_only_leads_within_the_site(client, create_user):
     user = create_user(Role.CLERK)
-    form = {"email": user.email, "password": DEFAULT_PASSWORD}
-    assert client.post_form("/login?next=/billing/", form).headers["Location"] == "/billing/"
+    assert client.sign_in(user.email, DEFAULT_PASSWORD, next="/billing/").headers["Location"] == "/billing/"
     client.post_form("/logout", {})
-    assert client.post_form("/login?next=//evil.example/x", form).headers["Location"] == "/"
+    assert client.sign_in(user.email, DEFAULT_PASSWORD, next="//evil.example/x").headers["Location"] == "/"
 
 
 def test_more_than_ten_failures_for_an_account_lock_it_out_for_a_while(app, client, create_user):
