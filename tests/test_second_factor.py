@@ -198,3 +198,29 @@ def test_only_admins_reset_factors(app, client, create_user, login):
     assert client.post_form(f"/admin/users/{doctor.id}/second-factor/reset", {}).status_code == 403
     with app.app_context():
         assert db.session.get(TotpFactor, doctor.id) is not None
+
+
+def test_new_recovery_codes_need_a_code_and_replace_the_old_ones(app, client, create_user, login):
+    doctor = create_user(Role.DOCTOR)
+    login(doctor)
+    assert client.post_form("/account/two-factor/recovery-codes", {"code": "12345678"}).status_code == 422
+    first = re.findall(r"[A-Z2-7]{5}(?:-[A-Z2-7]{5}){3}-[A-Z2-7]{6}", text(client.post_form(
+        "/account/two-factor/recovery-codes", {"code": authenticator_code(doctor.email)})))
+    second = re.findall(r"[A-Z2-7]{5}(?:-[A-Z2-7]{5}){3}-[A-Z2-7]{6}", text(client.post_form(
+        "/account/two-factor/recovery-codes", {"code": first[0]})))  # a recovery code proves the factor too
+    assert len(first) == len(second) == 10 and not set(first) & set(second)
+    other = Client(app)
+    other.post_form("/login", {"email": doctor.email, "password": DEFAULT_PASSWORD})
+    assert other.post_form("/login/code", {"code": first[1]}).status_code == 422  # replaced
+    assert other.post_form("/login/code", {"code": second[1]}).status_code == 303
+
+
+def test_the_second_step_must_follow_the_password_within_ten_minutes(app, client, create_user):
+    admin = create_user(Role.ADMIN)
+    start = datetime(2027, 6, 1, 9, 0, tzinfo=timezone.utc)
+    with time_machine.travel(start, tick=False):
+        client.post_form("/login", {"email": admin.email, "password": DEFAULT_PASSWORD})
+    with time_machine.travel(start.replace(minute=10, second=30), tick=False):
+        response = client.post_form("/login/code", {"code": authenticator_code(admin.email)})
+        assert response.status_code == 302 and response.headers["Location"] == "/login"
+    assert client.get("/admin/").status_code == 302
