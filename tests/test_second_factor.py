@@ -224,3 +224,19 @@ def test_the_second_step_must_follow_the_password_within_ten_minutes(app, client
         response = client.post_form("/login/code", {"code": authenticator_code(admin.email)})
         assert response.status_code == 302 and response.headers["Location"] == "/login"
     assert client.get("/admin/").status_code == 302
+
+
+def test_moving_to_a_new_phone_needs_a_code_of_the_old_one(app, client, create_user, login):
+    clerk = create_user(Role.CLERK)
+    login(clerk)
+    secret = re.search(r'data-secret="([A-Z2-7]+)"', text(client.get("/account/two-factor/setup"))).group(1)
+    new_code = totp.code_at(secret, totp.step_at(datetime.now(timezone.utc)))
+    refused = client.post_form("/account/two-factor/setup", {"code": new_code, "current_code": "12345678"})
+    assert refused.status_code == 422 and 'id="current_code-error"' in text(refused)
+    with app.app_context():
+        assert db.session.get(TotpFactor, clerk.id).secret == TEST_TOTP_SECRET
+    moved = client.post_form("/account/two-factor/setup",
+                             {"code": new_code, "current_code": authenticator_code(clerk.email)})
+    assert moved.status_code == 200 and "Your recovery codes" in text(moved)
+    with app.app_context():
+        assert db.session.get(TotpFactor, clerk.id).secret == secret

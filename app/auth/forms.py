@@ -52,3 +52,11 @@ class AuthenticatorCodeForm(Form):
 
     code = StringField("Code from the app", validators=[required("the 6-digit code"), at_most(64)],
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
+
+
+class NewPhoneForm(AuthenticatorCodeForm):
+    """Moving to a new authenticator: the old one (or a recovery code) proves it is the owner who moves."""
+
+    current_code = StringField("Code from your current app, or a recovery code",
+                               validators=[required("a code of your current app"), at_most(64)],
+                               render_kw={"autocomplete": "one-time-code", "autocapitalize": "off"})

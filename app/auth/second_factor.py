@@ -19,7 +19,7 @@ from app.accounts import second_factor as factors
 from app.accounts import totp
 from app.accounts.models import User
 from app.accounts.services import LoginThrottled, check_login_throttle, sign_in_succeeded
-from app.auth.forms import AuthenticatorCodeForm, SecondFactorCodeForm
+from app.auth.forms import AuthenticatorCodeForm, NewPhoneForm, SecondFactorCodeForm
 from app.extensions import db
 from app.timeutil import utcnow
 from app.web.access import current_actor, requires
@@ -162,9 +162,17 @@ def manage():
 @requires("account")
 def enrol():
     user = current_actor().user
-    form = AuthenticatorCodeForm()
+    moving = factors.has_factor(user)
+    form = NewPhoneForm() if moving else AuthenticatorCodeForm()
     if not form.validate_on_submit():
         return _setup_page(user, form, status=422 if form.is_submitted() else 200, signed_in=True)
+    if moving:
+        try:
+            factors.verify(user, form.current_code.data, request.remote_addr or "unknown")
+        except factors.SecondFactorError as wrong:
+            keep_despite_error()  # counted like a wrong code at sign-in
+            form.current_code.errors.append(str(wrong))
+            return _setup_page(user, form, status=422, signed_in=True)
     try:
         codes = factors.enrol(user, _new_secret(), form.code.data)
     except factors.SecondFactorError as wrong:
