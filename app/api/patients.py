@@ -1,6 +1,6 @@
 """Patients through the API: sign up (no token), read and update the own profile, staff search.
 
-The same services as the pages (`app.accounts.services`: `PatientRegistration.problems`, `register_patient`,
+The same services as the pages (`app.accounts.services`: `PatientRegistration.problems`, `sign_up`,
 `update_patient_profile`), so a signup or a change is refused for the same reasons, with every reason at once as
 JSON pointers. Who reads a profile is the policy's `Resource.patient` rule; what they see of it follows what
 their pages show them (the `view` field says which):
@@ -16,15 +16,15 @@ from datetime import date
 from typing import Annotated, Literal
 
 import sqlalchemy as sa
-from flask import url_for
 from pydantic import Field
 from sqlalchemy.orm import joinedload
 
 from app.accounts.models import Role, Sex, User
 from app.accounts.passwords import MAX_LENGTH
 from app.accounts.queries import MIN_TERM, find_patients
-from app.accounts.services import (AccountError, PatientRegistration, email_taken, register_patient,
-                                   update_patient_profile)
+from app.accounts.services import AccountError, PatientRegistration, normalize_email
+from app.accounts.services import sign_up as services_sign_up
+from app.accounts.services import update_patient_profile
 from app.api import bp
 from app.api.auth import actor, authorize, require_area
 from app.api.framework import (MAX_LIMIT, ApiModel, Reply, check_if_match, decode_cursor, operation, page_model,
@@ -144,25 +144,30 @@ def _refuse(problems: dict[str, str]):
 
 # --- signing up --------------------------------------------------------------------------------------------
 
+class SignupAcceptedOut(ApiModel):
+    email: str = Field(description="The address the message went to.")
+    detail: str
+
+
 @operation(bp, "POST", "/patients", tag="Patients", summary="Sign up as a patient", body=PatientSignupIn,
-           response=PatientOut, status=201, public=True, idempotent=True, rate_limit="signup",
-           errors=(409, 422, 429))
+           response=SignupAcceptedOut, status=202, public=True, idempotent=True, rate_limit="signup",
+           errors=(422, 429))
 def sign_up(body: PatientSignupIn):
-    """Self-registration, without a token, with the signup page's rules (every refused field at once). Limited
-    per address (`HMS_API_RATE_LIMIT_SIGNUP`). The new patient then connects an app through /oauth/authorize."""
+    """Self-registration, without a token, with the signup page's rules (every refused field at once). The answer
+    is the same whether or not the address already has an account, so that it tells no one which addresses do:
+    a new address gets its account, one that has an account gets an email to its owner instead. Limited per
+    address (`HMS_API_RATE_LIMIT_SIGNUP`). The new patient then connects an app through /oauth/authorize."""
     registration = PatientRegistration(**body.model_dump())
-    problems = registration.problems()
-    if "email" in problems and email_taken(body.email):
-        raise Problem(409, problems["email"], slug="email-taken", title="Email already registered",
-                      errors=[FieldError("/email", problems["email"])])
+    problems = registration.problems(taken=False)
     if problems:
         _refuse(problems)
     try:
-        user = register_patient(registration)
-    except AccountError as error:  # the same email signed up meanwhile
-        raise Problem(409, str(error), slug="email-taken", title="Email already registered",
-                      errors=[FieldError(f"/{error.field or 'email'}", str(error))]) from None
-    return Reply(out(user), headers={"Location": url_for("api.get_patient", patient_id=user.id)})
+        services_sign_up(registration)
+    except AccountError as error:
+        _refuse({error.field or "email": str(error)})
+    email = normalize_email(body.email)
+    return SignupAcceptedOut(email=email, detail=f"We have sent a message to {email}. If this is a new account, it "
+                                                 "is ready: sign in with this email and the password you chose.")
 
 
 # --- reading -----------------------------------------------------------------------------------------------
