@@ -129,7 +129,9 @@
       (kept ? " What you typed on this page is kept: sign in again and it will be filled back in."
             : " Sign in again to continue.");
     part("stay").classList.add("d-none");
-    part("sign-in").classList.remove("d-none");
+    var signIn = part("sign-in");
+    signIn.href = signIn.getAttribute("href") + "?next=" + encodeURIComponent(here);
+    signIn.classList.remove("d-none");
     part("close").classList.remove("d-none");
     show();
   }
