@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import threading
 from datetime import timedelta
 
 import pytest
@@ -88,16 +89,42 @@ def test_an_expired_htmx_request_is_sent_to_sign_in_and_back_to_its_page(app, cr
         assert "You were signed out after 15 minutes without activity." in text(client.get("/login"))
 
 
-def test_last_seen_is_written_at_most_once_a_minute_and_not_by_polling(app, create_user):
-    doctor = create_user(Role.DOCTOR)
+def _statements(app, client: Client, url: str) -> list[str]:
+    """The statements a GET of `url` runs (this thread's, not the background relay's)."""
+    statements, me = [], threading.get_ident()
+    with app.app_context():
+        engine = db.engine
+
+    def listener(conn, cursor, statement, *args):
+        if threading.get_ident() == me:
+            statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", listener)
+    try:
+        assert client.get(url).status_code == 200
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listener)
+    return statements
+
+
+def test_last_seen_is_written_at_most_once_a_minute_and_not_by_polling(app, create_doctor):
+    doctor = create_doctor()
     with time_machine.travel(utcnow(), tick=False) as clock:
         client = _signed_in(app, doctor)
         signed_in_at = _sessions_of(app, doctor.id)[0].last_seen_at
         clock.shift(timedelta(seconds=59))
-        client.get("/doctor/profile")
+        within = _statements(app, client, "/doctor/profile")
         assert _sessions_of(app, doctor.id)[0].last_seen_at == signed_in_at
+        clock.shift(timedelta(seconds=1))
+        after = _statements(app, client, "/doctor/profile")
+        # the session costs no statement of its own within the minute, and one UPDATE after it
+        assert not [s for s in within if "user_sessions" in s and s.startswith("UPDATE")]
+        assert len([s for s in after if s.startswith("UPDATE user_sessions")]) == 1
+        assert len(after) == len(within) + 1
+        signed_in_at = _sessions_of(app, doctor.id)[0].last_seen_at
         clock.shift(timedelta(minutes=5))
-        client.http.get("/doctor/profile", headers={"HX-Request": "true", "HMS-Background": "1"})  # the dashboard's poll
+        poll = client.http.get("/doctor/", headers={"HX-Request": "true", "HMS-Background": "1"})  # the dashboard's
+        assert poll.status_code == 200
         assert _sessions_of(app, doctor.id)[0].last_seen_at == signed_in_at
         response = client.get("/doctor/profile")
         assert _sessions_of(app, doctor.id)[0].last_seen_at == utcnow()
