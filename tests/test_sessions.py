@@ -144,7 +144,7 @@ def test_your_sessions_lists_where_and_when_and_ends_one_or_all_others(app, crea
     assert laptop.get("/billing/").status_code == 200
     response = here.post_form(f"/account/sessions/{laptop_session.id}/end", {})
     assert response.status_code == 303
-    assert "The session of Firefox on Windows is signed out." in text(here.get(response.headers["Location"]))
+    assert "The session of Firefox on Windows has ended." in text(here.get(response.headers["Location"]))
     assert laptop.get("/billing/").status_code == 302
     assert phone.get("/billing/").status_code == 200
 
@@ -162,7 +162,7 @@ def test_the_admin_signs_a_person_out_everywhere_audited(app, create_user, creat
     console = _signed_in(app, admin)
     response = console.post_form(f"/admin/users/{doctor.id}/sign-out", {"next": f"/admin/doctors/{doctor.id}"})
     assert response.status_code == 303 and response.headers["Location"] == f"/admin/doctors/{doctor.id}"
-    assert "signed out everywhere (2 open sessions ended)" in text(console.get(response.headers["Location"]))
+    assert "have ended (2 open sessions)" in text(console.get(response.headers["Location"]))
     assert first.get("/doctor/").status_code == 302 and second.get("/doctor/").status_code == 302
     [event] = _events(app, "user.signed_out_everywhere")
     assert event["actor"] == {"id": admin.id, "role": "admin"} and event["aggregate_id"] == str(doctor.id)
@@ -192,7 +192,7 @@ def test_a_sign_in_from_a_new_browser_is_emailed_with_a_link_that_ends_it(app, c
     nobody = Client(app)
     assert "End this session?" in text(nobody.get(path))
     assert stranger.get("/patient/").status_code == 200  # a GET (a mail scanner's) ends nothing
-    assert "That session is signed out" in text(nobody.post_form(path, {}))
+    assert "That session has ended" in text(nobody.post_form(path, {}))
     assert stranger.get("/patient/").status_code == 302
     assert usual.get("/patient/").status_code == 200
     assert "already ended" in text(nobody.post_form(path, {}))  # the link works once

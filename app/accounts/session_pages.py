@@ -57,14 +57,14 @@ def end(session_id: int):
     ended = sessions.end_one_session(current_user, session_id, sessions.current_session())
     if ended is None:
         abort(404)
-    flash(f"The session of {ended.browser or 'that browser'} is signed out.", "success")
+    flash(f"The session of {ended.browser or 'that browser'} has ended.", "success")
     return redirect_to(_back())
 
 
 @bp.post("/account/sessions/end-others")
 def end_others():
     count = sessions.end_other_sessions(current_user, sessions.current_session())
-    flash("Every other session is signed out." if count else "You had no other session.", "success")
+    flash("Every other session has ended." if count else "You had no other session.", "success")
     return redirect_to(_back())
 
 

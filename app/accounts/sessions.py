@@ -244,7 +244,7 @@ def end_other_sessions(user: User, current: UserSession | None) -> int:
 
 
 def sign_out_everywhere(user: User, *, by: User) -> int:
-    """The admin's "Sign out everywhere": every session of `user` ends (their session version moves on, as for a
+    """The admin's "End all sessions": every session of `user` ends (their session version moves on, as for a
     password change); how many were open."""
     count = len(db.session.scalars(live_sessions_query(user)).all())
     db.session.execute(sa.update(UserSession).where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))

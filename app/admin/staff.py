@@ -56,11 +56,11 @@ def toggle_staff(user_id: int, action: str):
 
 @bp.route("/users/<int:user_id>/sign-out", methods=["POST"])
 def sign_out_everywhere(user_id: int):
-    """Any person's "Sign out everywhere" (a lost phone, a shared computer): every session ends at once."""
+    """Any person's "End all sessions" (a lost phone, a shared computer): every session ends at once."""
     user = db.session.get(User, user_id)
     if user is None or user.service_account or user.id == current_user.id:
         abort(404)
     count = sessions.sign_out_everywhere(user, by=current_user)
-    flash(f"{user.full_name} is signed out everywhere ({count} open session{'s' if count != 1 else ''} ended).",
+    flash(f"All sessions of {user.full_name} have ended ({count} open session{'s' if count != 1 else ''}).",
           "success")
     return redirect_to(safe_next(request.form.get("next"), url_for("admin.staff")))
