@@ -103,6 +103,8 @@ def _oauth_config(env: str) -> dict:
         "HMS_API_RATE_LIMIT_CLIENT": _rate("HMS_API_RATE_LIMIT_CLIENT", "600/60"),
         "HMS_API_RATE_LIMIT_ADDRESS": _rate("HMS_API_RATE_LIMIT_ADDRESS", "1200/60"),
         "HMS_API_RATE_LIMIT_SIGNUP": _rate("HMS_API_RATE_LIMIT_SIGNUP", "10/3600"),
+        # the sign-up and "forgot password" forms (each sends an email), per address and form
+        "HMS_EMAIL_FORM_RATE_LIMIT": _rate("HMS_EMAIL_FORM_RATE_LIMIT", "10/3600"),
         # The token, revocation and introspection endpoints, per address.
         "HMS_OAUTH_RATE_LIMIT": _rate("HMS_OAUTH_RATE_LIMIT", "120/60"),
         # A refresh token's life from its issue; every use issues a new one (rotation).
@@ -116,6 +118,31 @@ def _rate(name: str, default: str) -> tuple[int, int]:
     if not count.isdigit() or not seconds.isdigit() or int(count) < 1 or int(seconds) < 1:
         raise ConfigError(f"{name} must look like 600/60 (requests per seconds), not {text!r}")
     return int(count), int(seconds)
+
+
+def _web_security_config(env: str) -> dict:
+    """Cookies, HSTS and the Origin check (app/web/security.py): strict in production, plain HTTP elsewhere."""
+    production = env == "production"
+    secure = _bool("SESSION_COOKIE_SECURE", production)
+    if production and not secure:
+        raise ConfigError("SESSION_COOKIE_SECURE cannot be off when HMS_ENV=production: the session cookie is "
+                          "__Host-hms_session, which browsers keep only over HTTPS with Secure")
+    return {
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": secure,
+        # `__Host-`: the browser keeps it only if Secure, Path=/ and without Domain, so no subdomain can set or
+        # overwrite it.
+        "SESSION_COOKIE_NAME": "__Host-hms_session" if production else "hms_session",
+        "SESSION_COOKIE_PATH": "/",
+        "SESSION_COOKIE_DOMAIN": None,
+        "REMEMBER_COOKIE_SECURE": secure,  # Flask-Login's (the site offers no "remember me"; kept Secure anyway)
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        # Strict-Transport-Security max-age (0: no header); a year in production, with includeSubDomains.
+        "HMS_HSTS_SECONDS": _int("HMS_HSTS_SECONDS", 31_536_000 if production else 0),
+        # Refuse a cookie-authenticated POST/PUT/PATCH/DELETE whose Origin (or Referer) is another site.
+        "HMS_CHECK_ORIGIN": _bool("HMS_CHECK_ORIGIN", production),
+    }
 
 
 def load_config(overrides: dict | None = None) -> dict:
@@ -149,12 +176,12 @@ def load_config(overrides: dict | None = None) -> dict:
         "HMS_CARE_RELATIONSHIP_MONTHS": int(os.environ.get("HMS_CARE_RELATIONSHIP_MONTHS", "12")),
         "HMS_NO_SHOW_AFTER_MINUTES": int(os.environ.get("HMS_NO_SHOW_AFTER_MINUTES", "30")),
         "HMS_SCHEDULER_INTERVAL_SECONDS": float(os.environ.get("HMS_SCHEDULER_INTERVAL_SECONDS", "30")),
-        "HMS_LOGIN_MAX_FAILURES": int(os.environ.get("HMS_LOGIN_MAX_FAILURES", "10")),
+        # sign-in throttling (app.accounts.services.authenticate): slow guessing down, never lock the owner out
         "HMS_LOGIN_WINDOW_MINUTES": int(os.environ.get("HMS_LOGIN_WINDOW_MINUTES", "15")),
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", env == "production"),
-        "SESSION_COOKIE_NAME": "hms_session",
+        "HMS_LOGIN_FREE_FAILURES": int(os.environ.get("HMS_LOGIN_FREE_FAILURES", "5")),
+        "HMS_LOGIN_MAX_DELAY_SECONDS": int(os.environ.get("HMS_LOGIN_MAX_DELAY_SECONDS", "900")),
+        "HMS_LOGIN_ADDRESS_MAX_FAILURES": int(os.environ.get("HMS_LOGIN_ADDRESS_MAX_FAILURES", "50")),
+        "HMS_LOGIN_ACCOUNT_MAX_FAILURES": int(os.environ.get("HMS_LOGIN_ACCOUNT_MAX_FAILURES", "20")),
         # Sessions (app/accounts/sessions.py): signed out after this long without a request, and in any case
         # this long after signing in (the cookie lives as long).
         "HMS_IDLE_MINUTES_STAFF": _positive("HMS_IDLE_MINUTES_STAFF", 15),
@@ -163,7 +190,10 @@ def load_config(overrides: dict | None = None) -> dict:
         "PERMANENT_SESSION_LIFETIME": _positive("HMS_SESSION_MAX_HOURS", 12) * 3600,
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        # The admin's audit exports (CSV, JSON): a filter matching more rows is refused with the count.
+        "HMS_AUDIT_EXPORT_MAX_ROWS": _int("HMS_AUDIT_EXPORT_MAX_ROWS", 100_000),
     }
+    config.update(_web_security_config(env))
     config.update(_events_config(env))
     config.update(_oauth_config(env))
     if overrides:

@@ -26,6 +26,8 @@ Who may do what:
 - **An encounter** (a visit's note): reading it needs the record, and a draft is readable by its author
   only (a patient never sees one). Writing needs to be its author, the appointment's doctor.
 - **A doctor's own schedule entries** (availability windows, time off): that doctor only; others 404.
+- **A patient's access report** (`audit` with a patient: who read their record, from the audit trail): the patient
+  themselves only. Another patient gets 404; staff 403 (the admin reads the whole trail in their own area).
 - **The directory** of doctors and departments (`directory` area): every signed-in role, as the public
   directory pages show it to visitors too.
 
@@ -74,7 +76,7 @@ class Kind(StrEnum):
     ENCOUNTER = "encounter"
     SCHEDULE = "schedule"  # a doctor's availability window or time off
     PRACTITIONER = "practitioner"  # the directory of doctors and departments (only a token's scope names it)
-    AUDIT = "audit"  # the audit trail (only a token's scope names it)
+    AUDIT = "audit"  # the audit trail: a token's scope names it; with a patient, their access report
 
 
 AREAS: dict[str, tuple[Role, ...]] = {
@@ -159,6 +161,13 @@ class Resource:
         user = db.session.get(User, patient_id)  # in the session's identity map for the view that shows it
         exists = user is not None and user.role is Role.PATIENT
         return cls(Kind.RECORD, patient_id, patient_id=patient_id, exists=exists)
+
+    @classmethod
+    def access_report(cls, patient_id: int) -> Resource:
+        """The audit trail of one patient's record, as the patient reads it ("Who has seen my record")."""
+        user = db.session.get(User, patient_id)
+        exists = user is not None and user.role is Role.PATIENT
+        return cls(Kind.AUDIT, patient_id, patient_id=patient_id, exists=exists)
 
     @classmethod
     def encounter(cls, ident: int, encounter: Encounter | None) -> Resource:
@@ -310,8 +319,14 @@ def _schedule(user: User, verb: Verb, resource: Resource, now) -> Decision:
     return _hidden("not_own")
 
 
+def _access_report(user: User, verb: Verb, resource: Resource, now) -> Decision:
+    if user.role is Role.PATIENT:
+        return _allow("self") if user.id == resource.patient_id and verb is Verb.READ else _hidden("not_own")
+    return _forbidden(f"role_{user.role.value}")
+
+
 _RULES = {Kind.PATIENT: _patient_profile, Kind.APPOINTMENT: _appointment, Kind.INVOICE: _invoice,
-          Kind.RECORD: _record, Kind.ENCOUNTER: _encounter, Kind.SCHEDULE: _schedule}
+          Kind.RECORD: _record, Kind.ENCOUNTER: _encounter, Kind.SCHEDULE: _schedule, Kind.AUDIT: _access_report}
 
 
 # --- the care relationship and break-glass ---------------------------------------------------------------

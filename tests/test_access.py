@@ -54,7 +54,8 @@ def test_navigation_shows_only_the_roles_own_links(client, create_user, login, r
 
 # GET routes of the role areas that are not pages of the menu: downloads, the fragments a page fetches, and the
 # consent page (a client's link leads there).
-NOT_PAGES = {"patients.bill_pdf", "doctors.icd10_search", "reports.export", "admin.audit_csv",
+NOT_PAGES = {"patients.bill_pdf", "doctors.icd10_search", "reports.export", "admin.audit_csv", "admin.audit_json",
+             "patients.access_report_csv",
              "oauth_pages.authorize", "oauth_pages.patient_choices"}
 
 

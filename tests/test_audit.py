@@ -178,11 +178,53 @@ def test_csv_export_has_the_filtered_rows_and_is_itself_audited(app, admin, vari
         assert exported.envelope["data"]["filters"] == {"patient_id": 100, "action": "user.login_succeeded"}
 
 
+def test_json_export_has_the_filtered_rows_of_the_range_in_the_clinics_days(app, admin, varied_trail):
+    response = admin.get("/admin/audit.json?patient_id=100&date_from=2026-03-10&date_to=2026-03-11")
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    document = response.get_json()
+    assert document["filters"] == {"patient_id": 100, "date_from": "2026-03-10", "date_to": "2026-03-11"}
+    assert document["time_zone"] == app.config["HMS_TIMEZONE"]
+    events = document["events"]
+    zone = ZoneInfo(app.config["HMS_TIMEZONE"])
+    assert len(events) == 6 and [e["seq"] for e in events] == sorted((e["seq"] for e in events), reverse=True)
+    assert {e["patient_id"] for e in events} == {100}
+    assert {datetime.fromisoformat(e["occurred_at"]).astimezone(zone).day for e in events} == {10}
+    assert all(e["hash"] and e["prev_hash"] and e["event_id"] and e["break_glass"] is False for e in events)
+
+
+def test_csv_export_honours_the_date_range(admin, varied_trail):
+    rows = list(csv.DictReader(io.StringIO(text(admin.get("/admin/audit.csv?date_from=2026-03-12&date_to=2026-03-14")))))
+    assert len(rows) == 18  # 3 of the 10 days, 6 rows each
+
+
+def test_the_exports_carry_the_filters_of_the_rows_shown(admin, varied_trail):
+    html = text(admin.get("/admin/audit?patient_id=100&page=2", htmx=True))
+    assert 'href="/admin/audit.csv?patient_id=100"' in html and 'href="/admin/audit.json?patient_id=100"' in html
+
+
+def test_an_export_too_large_is_refused_with_its_count(app, admin, varied_trail):
+    limit, app.config["HMS_AUDIT_EXPORT_MAX_ROWS"] = app.config["HMS_AUDIT_EXPORT_MAX_ROWS"], 59
+    try:
+        response = admin.get("/admin/audit.json")
+        assert response.status_code == 422 and "These filters match 60 audit entries" in text(response)
+        assert admin.get("/admin/audit.csv?action=user.login_succeeded").status_code == 200  # 20 rows
+    finally:
+        app.config["HMS_AUDIT_EXPORT_MAX_ROWS"] = limit
+
+
+def test_dates_outside_the_calendar_are_refused_beside_the_field(admin, varied_trail):
+    response = admin.get("/admin/audit?date_to=9999-12-31")
+    assert response.status_code == 422 and "Choose a date from 2000 to 2100." in text(response)
+    export = admin.get("/admin/audit.json?date_to=9999-12-31&patient_id=100")
+    assert export.status_code == 303 and export.headers["Location"] == "/admin/audit?date_to=9999-12-31&patient_id=100"
+
+
 @pytest.mark.parametrize("role", [Role.PATIENT, Role.DOCTOR, Role.CLERK])
 def test_only_admins_read_the_audit_log(client, create_user, login, role):
     login(create_user(role))
     assert client.get("/admin/audit").status_code == 403
     assert client.get("/admin/audit.csv").status_code == 403
+    assert client.get("/admin/audit.json").status_code == 403
 
 
 @pytest.mark.parametrize("where", ["actor_id = 5", "patient_id = 5", "action = 'x'", "occurred_at > NOW()",

@@ -159,6 +159,8 @@ MATRIX: dict[str, dict] = {
     "patients.bills_history": PATIENT_AREA, "patients.records": PATIENT_AREA,
     "patients.records_diagnoses": PATIENT_AREA, "patients.records_prescriptions": PATIENT_AREA,
     "patients.records_allergies": PATIENT_AREA, "patients.records_vitals": PATIENT_AREA,
+    # "Who has seen my record": always the signed-in patient's own (no id in the address), the page and its CSV
+    "patients.access_report": PATIENT_AREA, "patients.access_report_csv": PATIENT_AREA,
     "patients.book": methods(PATIENT_AREA, PATIENT_FORM),
     "patients.profile": PATIENT_OWN, "patients.edit_profile_section": PATIENT_OWN,
     "patients.profile_section": methods(PATIENT_OWN, PATIENT_OWN_CHANGE),
@@ -199,8 +201,9 @@ MATRIX: dict[str, dict] = {
     "reports.index": BILLING_AREA, "reports.report": BILLING_AREA, "reports.export": BILLING_AREA,
 
     # administration
-    **dict.fromkeys(("admin.home", "admin.audit", "admin.audit_csv", "admin.doctors", "admin.doctor_detail",
-                     "admin.notifications", "admin.staff", "admin.templates", "admin.clients", "admin.client"),
+    **dict.fromkeys(("admin.home", "admin.audit", "admin.audit_csv", "admin.audit_json", "admin.doctors",
+                     "admin.doctor_detail", "admin.notifications", "admin.staff", "admin.templates", "admin.clients",
+                     "admin.client"),
                     ADMIN_AREA),
     **dict.fromkeys(("admin.departments_page", "admin.edit_department", "admin.edit_doctor", "admin.new_doctor",
                      "admin.new_staff", "admin.edit_template", "admin.new_client"), methods(ADMIN_AREA, ADMIN_CHANGE)),

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from app.accounts.models import PatientProfile, Role, Sex, User
 from app.extensions import db
-from tests.helpers import text
+from tests.helpers import Client, text
 
 pytestmark = pytest.mark.clock  # the outcome depends on the clock: see `make test-clock`
 
@@ -33,13 +33,10 @@ def users_count(app) -> int:
         return db.session.scalar(sa.select(sa.func.count()).select_from(User))
 
 
-def test_signup_creates_patient_and_lands_on_home_signed_in(app, client):
+def test_signup_creates_the_patient_who_then_signs_in(app, client):
     response = client.post_form("/signup", VALID)
-    assert response.status_code == 303
-    assert response.headers["Location"] == "/patient/"
-    home = client.get("/patient/")
-    assert home.status_code == 200
-    assert "Hello, Ada Lovelace" in text(home)
+    assert response.status_code == 200 and "Check your email" in text(response)
+    assert client.get("/patient/").status_code == 302  # not signed in: the same answer as for a taken address
     with app.app_context():
         user = db.session.scalar(sa.select(User))
         assert user.email == "ada@example.com"
@@ -50,6 +47,10 @@ def test_signup_creates_patient_and_lands_on_home_signed_in(app, client):
         assert profile.date_of_birth == date(1985, 12, 10)
         assert profile.emergency_contact_phone == "+442079460958"
         assert profile.insurance_provider is None
+    assert 'value="ada@example.com"' in text(client.get("/login?email=ada%40example.com"))
+    signed_in = client.post_form("/login", {"email": VALID["email"], "password": VALID["password"]})
+    assert signed_in.status_code == 303
+    assert "Hello, Ada Lovelace" in text(client.get("/patient/"))
 
 
 def test_signup_with_insurance_keeps_it(app, client):
@@ -116,12 +117,25 @@ def test_signup_refuses_bad_input_beside_the_field(app, client, changes, field, 
     assert users_count(app) == 0
 
 
-def test_signup_refuses_an_email_already_used_whatever_its_case(app, client, create_patient):
-    create_patient(email="ada@example.com")
+def test_an_email_already_used_gets_the_same_answer_and_its_owner_an_email(app, client, create_patient):
+    """Sign-up never tells whether an address has an account (whatever its case): the same page as for a new one;
+    the owner is told by email instead, and nothing of theirs changes."""
+    from app.events.models import OutboxEvent
+
+    owner = create_patient(email="ada@example.com")
+    fresh = text(Client(app).post_form("/signup", VALID | {"email": "someone.new@example.com"}))
     response = client.post_form("/signup", VALID | {"email": "ADA@EXAMPLE.COM"})
-    assert response.status_code == 422
-    assert "already exists" in text(response)
-    assert users_count(app) == 1
+    assert response.status_code == 200
+    assert _main(text(response)).replace("ada@example.com", "X") == _main(fresh).replace("someone.new@example.com", "X")
+    assert users_count(app) == 2
+    with app.app_context():
+        [attempt] = db.session.scalars(sa.select(OutboxEvent).where(OutboxEvent.type == "user.signup_attempted"))
+        assert attempt.envelope["aggregate_id"] == str(owner.id)
+        assert db.session.get(User, owner.id).password_hash == owner.password_hash
+
+
+def _main(page: str) -> str:
+    return page[page.index("<main"):page.index("</main>")]
 
 
 def test_signup_without_csrf_token_is_refused_and_saves_nothing(app, client):
@@ -150,3 +164,22 @@ def test_the_registration_service_itself_refuses_what_the_form_refuses(app):
         with pytest.raises(AccountError) as refused:
             register_patient(registration)
         assert refused.value.field == "full_name"
+
+
+def test_sign_ups_and_password_links_are_limited_per_address(app, monkeypatch):
+    monkeypatch.setitem(app.config, "HMS_EMAIL_FORM_RATE_LIMIT", (2, 3600))
+    for n in range(2):
+        assert Client(app).post_form("/signup", {**VALID, "email": f"flood{n}@example.com"}).status_code == 200
+    refused = Client(app).post_form("/signup", {**VALID, "email": "flood2@example.com"})
+    assert refused.status_code == 429 and "Too many requests from your network" in text(refused)
+    assert 'value="Ada Lovelace"' in text(refused)  # nothing typed is lost
+    assert users_count(app) == 2
+    elsewhere = Client(app)
+    answer = elsewhere.http.post("/signup", data={**VALID, "email": "flood2@example.com",
+                                                  "csrf_token": elsewhere.csrf_token("/signup")},
+                                 environ_base={"REMOTE_ADDR": "10.7.7.7"})
+    assert answer.status_code == 200 and users_count(app) == 3
+    forgot = Client(app)
+    for _ in range(2):
+        assert forgot.post_form("/password/forgot", {"email": "flood0@example.com"}).status_code == 200
+    assert forgot.post_form("/password/forgot", {"email": "flood0@example.com"}).status_code == 429

@@ -146,10 +146,12 @@ def test_patients_channel_choice_is_honoured(app, worker, create_patient, servic
                                 if m["to"] == "+12025550188" and "your profile (Contact) was changed" in m["body"]],
                        timeout=30, message="the SMS at the gateway")
     changed = Notification.event_type == "patient.profile_changed"
-    rows = wait_until(lambda: [n for n in notifications(app, Notification.user_id == patient.id, changed)
-                               if n.status in (DeliveryStatus.SENT, DeliveryStatus.SKIPPED)
-                               and len(notifications(app, Notification.user_id == patient.id, changed)) == 2],
-                      timeout=10, message="both deliveries recorded")
+    def both_recorded():  # the SMS reached the gateway before its row says SENT: wait for both rows' outcomes
+        rows = notifications(app, Notification.user_id == patient.id, changed)
+        done = len(rows) == 2 and all(n.status in (DeliveryStatus.SENT, DeliveryStatus.SKIPPED) for n in rows)
+        return rows if done else None
+
+    rows = wait_until(both_recorded, timeout=10, message="both deliveries recorded")
     by_channel = {n.channel: n for n in rows}
     assert by_channel[Channel.SMS].status is DeliveryStatus.SENT and by_channel[Channel.SMS].provider_id == sms["sid"]
     assert by_channel[Channel.EMAIL].status is DeliveryStatus.SKIPPED

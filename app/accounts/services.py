@@ -4,8 +4,11 @@ Functions here only add and flush; the caller (a request or a CLI command) commi
 """
 from __future__ import annotations
 
+import math
+import secrets
 from dataclasses import dataclass, fields
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from functools import cache
 
 import sqlalchemy as sa
 from flask import current_app
@@ -28,9 +31,17 @@ class AccountError(Exception):
 
 
 class LoginThrottled(Exception):
-    def __init__(self, retry_after_minutes: int):
-        super().__init__(f"Too many failed sign-in attempts. Try again in {retry_after_minutes} minutes.")
-        self.retry_after_minutes = retry_after_minutes
+    """A sign-in attempt refused before the password is even looked at: too soon after failures from this address
+    (`retry_after_seconds`)."""
+
+    def __init__(self, message: str, retry_after_seconds: int):
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class ProofOfControlNeeded(Exception):
+    """The right password for an account that many addresses have been guessing at: the person proves they control
+    the account by the link just emailed to them (setting a password through it clears the failures)."""
 
 
 def normalize_email(email: str) -> str:
@@ -143,13 +154,14 @@ class PatientRegistration:
     insurance_provider: str | None = None
     insurance_policy_number: str | None = None
 
-    def problems(self) -> dict[str, str]:
-        """Every rule of a signup (field -> message): the page's form and the API show them all at once."""
+    def problems(self, *, taken: bool = True) -> dict[str, str]:
+        """Every rule of a signup (field -> message): the page's form and the API show them all at once. `taken`:
+        whether an email that has an account is a problem (not for `sign_up`, which never says so)."""
         values = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "password"}
         problems = profile_problems(values)
         for name in PHONE_FIELDS:
             setattr(self, name, values[name])
-        if "email" not in problems and email_taken(self.email):
+        if taken and "email" not in problems and email_taken(self.email):
             problems["email"] = "An account with this email already exists."
         if problem := password_problem(self.password or ""):
             problems["password"] = problem
@@ -179,6 +191,28 @@ def register_patient(reg: PatientRegistration, *, password_hash: str | None = No
     db.session.flush()
     emit("patient.registered", "patient", user.id, {"email": user.email}, patient_id=user.id, actor=actor_of(user))
     return user
+
+
+def sign_up(reg: PatientRegistration) -> User | None:
+    """A sign-up that answers the same whether or not the email has an account, so that it cannot tell anyone
+    which addresses do: the rules of `problems` but the taken email (AccountError), then the new account, or for
+    an address that has one, nothing but an email to its owner (`user.signup_attempted`) and None, after the
+    same password hash a new account costs."""
+    problems = reg.problems(taken=False)
+    if problems:
+        field, message = next(iter(problems.items()))
+        raise AccountError(message, field=field)
+    if not email_taken(reg.email):
+        try:
+            with db.session.begin_nested():
+                return register_patient(reg)
+        except AccountError as error:  # the same email signed up meanwhile
+            if error.field != "email":
+                raise
+    hash_password(reg.password)  # the work a new account does, so the answer's time tells nothing either
+    owner = find_user_by_email(reg.email)
+    emit("user.signup_attempted", "user", owner.id, {}, patient_id=_patient_id(owner))
+    return None
 
 
 # The sections of a patient's profile and their fields (the profile page edits one section at a time).
@@ -231,39 +265,93 @@ def _patient_id(user: User) -> int | None:
     return user.id if user.role is Role.PATIENT else None
 
 
-def _failures_since(column, value: str, since) -> int:
-    return db.session.scalar(
-        sa.select(sa.func.count()).select_from(LoginFailure).where(column == value, LoginFailure.at >= since)
-    )
+def _failures(since, *conditions) -> tuple[int, datetime | None]:
+    """How many failed sign-ins match since `since`, and the latest one's time."""
+    count, latest = db.session.execute(sa.select(sa.func.count(), sa.func.max(LoginFailure.at))
+                                       .where(LoginFailure.at >= since, *conditions)).one()
+    return count, latest
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash of no one's password (made by the same hasher, so checking it costs what a real check does), checked
+    for an unknown or unusable account: a failed sign-in takes the same time whether or not the account exists."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def _throttle(email: str, ip: str, user: User | None, now: datetime, since: datetime) -> None:
+    """Refuse an attempt that comes too soon (LoginThrottled), without looking at the password:
+    - from an address that failed `HMS_LOGIN_ADDRESS_MAX_FAILURES` times in the window, on any accounts;
+    - for an (account, address) pair past `HMS_LOGIN_FREE_FAILURES` failures: each further attempt waits twice as
+      long as the one before (1 s, 2 s, 4 s, … up to `HMS_LOGIN_MAX_DELAY_SECONDS`) after the last failure.
+    Nothing locks an account: guesses from other addresses never keep its owner out (see `authenticate`)."""
+    config = current_app.config
+    window_minutes = config["HMS_LOGIN_WINDOW_MINUTES"]
+    refused = None
+    from_address, _ = _failures(since, LoginFailure.ip == ip)
+    if from_address >= config["HMS_LOGIN_ADDRESS_MAX_FAILURES"]:
+        refused = LoginThrottled(f"Too many failed sign-ins from your network. Try again in {window_minutes} "
+                                 "minutes.", window_minutes * 60)
+    else:
+        pair, last = _failures(since, LoginFailure.email == email, LoginFailure.ip == ip)
+        extra = pair - config["HMS_LOGIN_FREE_FAILURES"]
+        if extra >= 0 and last is not None:
+            delay = min(2 ** min(extra, 20), config["HMS_LOGIN_MAX_DELAY_SECONDS"])
+            wait = math.ceil((last + timedelta(seconds=delay) - now).total_seconds())
+            if wait > 0:
+                refused = LoginThrottled(f"Too many failed attempts. Wait {_duration(wait)} before trying again.",
+                                         wait)
+    if refused is not None:
+        emit("user.login_throttled", "user", user.id if user else f"email:{email}"[:64], {"email": email},
+             outcome="denied", patient_id=_patient_id(user) if user else None)
+        raise refused
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{math.ceil(seconds / 60)} minutes"
 
 
 def authenticate(email: str, password: str, ip: str) -> User | None:
-    """The user these credentials belong to, or None. Raises LoginThrottled while locked out."""
+    """The user these credentials belong to, or None (the failure counts). Raises LoginThrottled for an attempt
+    that comes too soon (`_throttle`), and ProofOfControlNeeded for the right password of an account that has
+    failed `HMS_LOGIN_ACCOUNT_MAX_FAILURES` times in the window from anywhere: a link to set a password is emailed,
+    and using it clears the failures. A failed attempt costs the same time whether or not the account exists."""
     email = normalize_email(email)
-    window = timedelta(minutes=current_app.config["HMS_LOGIN_WINDOW_MINUTES"])
-    limit = current_app.config["HMS_LOGIN_MAX_FAILURES"]
-    since = utcnow() - window
+    now = utcnow()
+    since = now - timedelta(minutes=current_app.config["HMS_LOGIN_WINDOW_MINUTES"])
     user = find_user_by_email(email)
-    aggregate = user.id if user else f"email:{email}"[:64]
-    if _failures_since(LoginFailure.email, email, since) >= limit or _failures_since(LoginFailure.ip, ip, since) >= limit:
-        emit("user.login_throttled", "user", aggregate, {"email": email}, outcome="denied",
-             patient_id=_patient_id(user) if user else None)
-        raise LoginThrottled(int(window.total_seconds() // 60))
-    if (user is None or not user.active or user.service_account
-            or not verify_password(user.password_hash, password)):
-        db.session.add(LoginFailure(email=email[:254], ip=ip))
+    _throttle(email, ip, user, now, since)
+    usable = user is not None and user.active and not user.service_account and user.password_hash
+    checked = verify_password(user.password_hash if usable else _dummy_hash(), password)
+    if not (usable and checked):
+        db.session.add(LoginFailure(email=email[:254], ip=ip, at=now))
         db.session.execute(sa.delete(LoginFailure).where(LoginFailure.at < since))
         reason = ("unknown email" if user is None else "inactive account" if not user.active
                   else "service account" if user.service_account else "wrong password")
-        emit("user.login_failed", "user", aggregate, {"email": email, "reason": reason}, outcome="failure",
-             patient_id=_patient_id(user) if user else None)
+        emit("user.login_failed", "user", user.id if user else f"email:{email}"[:64], {"email": email, "reason": reason},
+             outcome="failure", patient_id=_patient_id(user) if user else None)
         return None
+    failed, _ = _failures(since, LoginFailure.email == email)
+    if failed >= current_app.config["HMS_LOGIN_ACCOUNT_MAX_FAILURES"]:
+        from app.accounts.tokens import request_password_reset
+
+        request_password_reset(email)
+        emit("user.login_challenged", "user", user.id, {"failures": failed}, actor=actor_of(user),
+             outcome="denied", patient_id=_patient_id(user))
+        raise ProofOfControlNeeded()
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    db.session.execute(sa.delete(LoginFailure).where(LoginFailure.email == email))
-    user.last_login_at = utcnow()
+    clear_login_failures(email)
+    user.last_login_at = now
     emit("user.login_succeeded", "user", user.id, {}, actor=actor_of(user), patient_id=_patient_id(user))
     return user
+
+
+def clear_login_failures(email: str) -> None:
+    """The account's failed sign-ins forgotten: its owner signed in, or proved control through an emailed link."""
+    db.session.execute(sa.delete(LoginFailure).where(LoginFailure.email == normalize_email(email)))
 
 
 def record_sign_out(user: User) -> None:

@@ -97,14 +97,17 @@ def _browser_hash(user: User, browser_token: str) -> str:
 
 def _recognise_browser(user: User, live: UserSession) -> None:
     """Remember this browser for `user`; announce a sign-in from a new one (not the person's first)."""
-    token = request.cookies.get(BROWSER_COOKIE, "")
+    # In production the session cookie is __Host- prefixed (Secure, Path=/, no Domain); this one follows it.
+    host_only = current_app.config["SESSION_COOKIE_NAME"].startswith("__Host-")
+    name = f"__Host-{BROWSER_COOKIE}" if host_only else BROWSER_COOKIE
+    token = request.cookies.get(name, "")
     if not (20 <= len(token) <= 100 and token.isascii()):
         token = secrets.token_urlsafe(32)
         secure = current_app.config["SESSION_COOKIE_SECURE"]
 
         @after_this_request
         def set_browser_cookie(response):
-            response.set_cookie(BROWSER_COOKIE, token, max_age=BROWSER_COOKIE_DAYS * 86400, httponly=True,
+            response.set_cookie(name, token, max_age=BROWSER_COOKIE_DAYS * 86400, path="/", httponly=True,
                                 samesite="Lax", secure=secure)
             return response
 

@@ -17,7 +17,7 @@ from flask import current_app
 
 from app.accounts.models import PasswordToken, Role, User
 from app.accounts.passwords import password_problem
-from app.accounts.services import AccountError, actor_of, find_user_by_email, set_password
+from app.accounts.services import AccountError, actor_of, clear_login_failures, find_user_by_email, set_password
 from app.events.outbox import emit
 from app.extensions import db
 from app.timeutil import utcnow
@@ -108,6 +108,7 @@ def use_password_token(raw: str, new_password: str) -> User:
     token.used_at = now
     _expire_unused(user.id, now, except_id=token.id)
     set_password(user, new_password)
+    clear_login_failures(user.email)  # the link proves control of the account: guesses from elsewhere are forgotten
     emit("user.password_set", "user", user.id, {"purpose": token.purpose}, actor=actor_of(user),
          patient_id=user.id if user.role is Role.PATIENT else None)
     return user

@@ -7,7 +7,7 @@ from app.accounts.forms import at_most, email_field, required, text_column
 from app.accounts.services import ADMIN_MANAGED_ROLES, email_taken
 from app.notifications.models import Channel, DeliveryStatus
 from app.web.forms import Form
-from app.web.validators import PhoneNumber
+from app.web.validators import PhoneNumber, ReportDay
 
 ANY = SelectChoice("", "Any")
 
@@ -66,8 +66,8 @@ class AuditFilterForm(_GetForm):
     action = StringField("Action", validators=[Optional(), at_most(64)], render_kw={"list": "audit-actions"})
     entity_type = StringField("Entity", validators=[Optional(), at_most(32)])
     entity_id = StringField("Entity id", validators=[Optional(), at_most(64)])
-    date_from = DateField("From", validators=[Optional()])
-    date_to = DateField("To", validators=[Optional()])
+    date_from = DateField("From", validators=[Optional(), ReportDay()], description="In the clinic's time zone.")
+    date_to = DateField("To", validators=[Optional(), ReportDay()], description="Up to and including this day.")
     break_glass = BooleanField("Break-glass only", description="Emergency access to records and the reads it allowed.")
 
     def validate_date_to(self, field):

@@ -1,4 +1,5 @@
-"""Rate limits of the API, per client and per address, counted in MariaDB so every web process shares them.
+"""Rate limits counted in MariaDB so every web process shares them: the API's and FHIR's per client and per
+address, the authorization server's, and the sign-up and password-link forms' per address and per email.
 
 Fixed windows: a bucket (`client:<id>`, `addr:<ip>`, `signup:<ip>`) may make `q` requests in each window of `w`
 seconds (`HMS_API_RATE_LIMIT_*`). Every answer carries the tightest bucket's state in the IETF httpapi headers
@@ -48,6 +49,15 @@ def _engine() -> sa.Engine:
 
 def count(*buckets: tuple[str, str, str]) -> None:
     """Count this request in each bucket (`(name, key, setting)`); 429 when a bucket is spent."""
+    usage = spend(*buckets)
+    if usage is not None:
+        raise Problem(429, f"Too many requests: {usage.quota} in {usage.window} seconds. Retry after "
+                           f"{usage.reset} seconds.", headers={"Retry-After": str(usage.reset), **headers_of(usage)})
+
+
+def spend(*buckets: tuple[str, str, str]) -> Usage | None:
+    """Count this request in each bucket; the first bucket it overspent, if any (for a page, which answers with
+    its form and a message rather than a problem)."""
     for attempt in range(2):
         try:
             counted = _count(buckets)
@@ -59,11 +69,7 @@ def count(*buckets: tuple[str, str, str]) -> None:
         current = g.get(_STATE)
         if current is None or usage.remaining < current.remaining:
             setattr(g, _STATE, usage)
-    for usage, spent in counted:
-        if spent:
-            raise Problem(429, f"Too many requests: {usage.quota} in {usage.window} seconds. Retry after "
-                               f"{usage.reset} seconds.", headers={"Retry-After": str(usage.reset),
-                                                                   **headers_of(usage)})
+    return next((usage for usage, spent in counted if spent), None)
 
 
 def _count(buckets) -> list[tuple[Usage, bool]]:

@@ -1,12 +1,10 @@
 from __future__ import annotations
 
 from wtforms import PasswordField
-from wtforms.validators import ValidationError
 
 from app.accounts.forms import (ContactFields, EmergencyFields, InsuranceFields, NewPasswordFields,
                                 PersonalFields, at_most, email_field, required)
 from app.accounts.passwords import MAX_LENGTH
-from app.accounts.services import email_taken
 from app.web.forms import Form
 
 
@@ -22,10 +20,6 @@ class SignupForm(PersonalFields, ContactFields, EmergencyFields, InsuranceFields
     FIELD_ORDER = ("full_name", "email", "password", "password_confirm", "date_of_birth", "sex", "phone",
                    "address", "emergency_contact_name", "emergency_contact_phone", "insurance_provider",
                    "insurance_policy_number")
-
-    def validate_email(self, field):
-        if field.data and email_taken(field.data):
-            raise ValidationError("An account with this email already exists. Sign in instead.")
 
 
 class ForgotPasswordForm(Form):

@@ -5,10 +5,11 @@ from flask import Blueprint, flash, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from app.accounts.models import Sex
-from app.accounts.services import (AccountError, LoginThrottled, PatientRegistration, authenticate, record_sign_out,
-                                   register_patient)
+from app.accounts.services import (AccountError, LoginThrottled, PatientRegistration, ProofOfControlNeeded,
+                                   authenticate, normalize_email, record_sign_out, sign_up)
 from app.accounts.sessions import end_session, start_session
 from app.accounts.tokens import TokenProblem, check_password_token, request_password_reset, use_password_token
+from app.api import ratelimit
 from app.auth.forms import ForgotPasswordForm, LoginForm, SetPasswordForm, SignupForm
 from app.extensions import db
 from app.web.unit_of_work import keep_despite_error
@@ -25,19 +26,38 @@ def _start_session(user) -> None:
     session.permanent = True
 
 
+def _emails_spent(form_name: str) -> str | None:
+    """A form that sends an email (sign-up, a password link) is limited per address, so it cannot flood inboxes or
+    probe addresses in bulk: the message to show beside the email, or None. (A password link is also limited per
+    account, silently: `request_password_reset`.)"""
+    usage = ratelimit.spend((form_name, request.remote_addr or "unknown", "HMS_EMAIL_FORM_RATE_LIMIT"))
+    if usage is None:
+        return None
+    return f"Too many requests from your network for now. Try again in {max(1, -(-usage.reset // 60))} minutes."
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("main.home"))
     form = LoginForm()
     if not form.validate_on_submit():
+        if not form.is_submitted():
+            form.email.data = request.args.get("email", "")[:254]  # from "Check your email" after a sign-up
         status = 422 if form.is_submitted() else 200
         return render("auth/login.html", form=form, status=status)
     try:
         user = authenticate(form.email.data, form.password.data, request.remote_addr or "unknown")
     except LoginThrottled as throttled:
-        keep_despite_error()  # the attempt counts
-        return render("auth/login.html", form=form, error=str(throttled), status=429)
+        keep_despite_error()  # the refusal is audited
+        response = render("auth/login.html", form=form, error=str(throttled), status=429)
+        response.headers["Retry-After"] = str(throttled.retry_after_seconds)
+        return response
+    except ProofOfControlNeeded:
+        keep_despite_error()  # the emailed link and the audit
+        return render("auth/login.html", form=form, status=403, error=(
+            "Many failed sign-ins for this account came from elsewhere, so the password alone is not enough now. "
+            "We emailed you a link: set a password through it, then sign in."))
     if user is None:
         keep_despite_error()  # keep the failure, it counts towards the limit
         return render("auth/login.html", form=form, error="Email or password is incorrect.", status=422)
@@ -65,6 +85,10 @@ def signup():
         if form.is_submitted():
             return render_form_errors("auth/signup.html", form=form)
         return render("auth/signup.html", form=form)
+    refused = _emails_spent("signup")
+    if refused is not None:
+        form.email.errors.append(refused)
+        return render("auth/signup.html", form=form, status=429)
     registration = PatientRegistration(
         full_name=form.full_name.data, email=form.email.data, password=form.password.data,
         date_of_birth=form.date_of_birth.data, sex=Sex(form.sex.data), phone=form.phone.data,
@@ -73,13 +97,12 @@ def signup():
         insurance_provider=form.insurance_provider.data, insurance_policy_number=form.insurance_policy_number.data,
     )
     try:
-        user = register_patient(registration)
+        sign_up(registration)
     except AccountError as error:
         getattr(form, error.field).errors.append(str(error))
         return render_form_errors("auth/signup.html", form=form)
-    _start_session(user)
-    flash(f"Welcome, {user.full_name}. Your account is ready.", "success")
-    return redirect_to(url_for("patients.home"))
+    # The same answer whether or not the address already had an account (its owner is emailed instead).
+    return render("auth/signup_done.html", email=normalize_email(form.email.data))
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
@@ -90,6 +113,10 @@ def forgot_password():
             return render_form_errors("auth/forgot_password.html", form=form)
         form.email.data = form.email.data or request.args.get("email", "")[:254]
         return render("auth/forgot_password.html", form=form)
+    refused = _emails_spent("reset")
+    if refused is not None:
+        form.email.errors.append(refused)
+        return render("auth/forgot_password.html", form=form, status=429)
     request_password_reset(form.email.data)
     # The same answer whether or not the address has an account.
     return render("auth/forgot_password.html", form=form, sent=True)

@@ -112,6 +112,28 @@ EVENTS: dict[str, NotifyingEvent] = {e.type: e for e in (
         },
     ),
     NotifyingEvent(
+        type="user.signup_attempted",
+        title="Someone signed up with an address that has an account (security notice)",
+        variables={},
+        sample={},
+        essential=True,
+        defaults={
+            Channel.EMAIL: Default(
+                subject="Someone tried to create a {{ clinic_name }} account with your email",
+                body_text=("Dear {{ recipient_name }},\n\nSomeone, perhaps you, just tried to create an account at"
+                           " {{ clinic_name }} with this email address, which already has one. Nothing was"
+                           " changed.\n\nIf it was you, sign in at {{ site_url }}; if you have forgotten your"
+                           " password, choose \"Forgot your password?\" there. If it was not you, you can ignore"
+                           " this message.\n\n{{ clinic_name }}"),
+                body_html=("<p>Dear {{ recipient_name }},</p><p>Someone, perhaps you, just tried to create an account"
+                           " at {{ clinic_name }} with this email address, which already has one. Nothing was"
+                           " changed.</p><p>If it was you, sign in at <a href=\"{{ site_url }}\">{{ site_url }}</a>;"
+                           " if you have forgotten your password, choose “Forgot your password?” there. If it was"
+                           " not you, you can ignore this message.</p><p>{{ clinic_name }}</p>"),
+            ),
+        },
+    ),
+    NotifyingEvent(
         type="user.password_link_issued",
         title="Password link (new account or reset)",
         variables={"link": "The single-use link to choose a password",

@@ -1,14 +1,16 @@
-"""Forms of the patient's appointment pages: booking, rescheduling."""
+"""Forms of the patient's pages: booking, rescheduling, the access report's filters."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from wtforms import Field, IntegerField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired
+from wtforms import BooleanField, DateField, Field, IntegerField, SelectChoice, SelectField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Optional, ValidationError
 from wtforms.widgets import HiddenInput
 
 from app.accounts.forms import at_most
+from app.audit.access_report import ROLES
 from app.web.forms import Form
+from app.web.validators import ReportDay
 
 
 def parse_start(value: str | None) -> datetime | None:
@@ -53,3 +55,25 @@ class BookingForm(Form):
 
 class RescheduleForm(Form):
     start = SlotStartField(validators=[InputRequired(message="Choose a new time.")])
+
+
+class AccessReportFilterForm(Form):
+    """The filters of "Who has seen my record", in the query string (a GET changes nothing: no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    date_from = DateField("From", validators=[Optional(), ReportDay()])
+    date_to = DateField("To", validators=[Optional(), ReportDay()])
+    role = SelectField("Role", validate_choice=False,
+                       choices=[SelectChoice("", "Anyone")] + [SelectChoice(r.value, r.label) for r in ROLES])
+    break_glass = BooleanField("Emergency access only", description="Break-glass: a doctor outside your care "
+                                                                     "opened your record, with a reason.")
+
+    def validate_date_to(self, field):
+        if field.data and self.date_from.data and field.data < self.date_from.data:
+            raise ValidationError("The end date is before the start date.")
+
+    def validate_role(self, field):
+        if field.data and field.data not in {r.value for r in ROLES}:
+            raise ValidationError("Choose a role from the list.")

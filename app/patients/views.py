@@ -79,3 +79,4 @@ def edit_profile_section(patient_id: int, key: str):
 from app.patients import appointments  # noqa: E402,F401  (registers the appointment routes on bp)
 from app.patients import records  # noqa: E402,F401  (registers the "My records" routes on bp)
 from app.patients import bills  # noqa: E402,F401  (registers the bill routes on bp)
+from app.patients import access_report  # noqa: E402,F401  (registers "Who has seen my record" on bp)

@@ -37,3 +37,14 @@ class DateOfBirth:
 
         if field.data is not None and (problem := date_of_birth_problem(field.data)):
             raise ValidationError(problem)
+
+
+class ReportDay:
+    """A day a report or filter may name: from FIRST_DAY to LAST_DAY (`app.audit.queries`), so that a range's end
+    (the next day's start) is a date the database and Python both hold."""
+
+    def __call__(self, form, field):
+        from app.audit.queries import FIRST_DAY, LAST_DAY
+
+        if field.data is not None and not FIRST_DAY <= field.data <= LAST_DAY:
+            raise ValidationError(f"Choose a date from {FIRST_DAY.year} to {LAST_DAY.year}.")
