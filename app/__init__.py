@@ -113,18 +113,19 @@ def _register_blueprints(app: Flask) -> None:
     from app.oauth.pages import bp as oauth_pages_bp
     from app.oauth.views import bp as oauth_bp
     from app.patients.views import bp as patients_bp
+    from app.auth.second_factor import bp as second_factor_bp
 
     for bp in (main_bp, auth_bp, patients_bp, doctors_bp, billing_bp, reports_bp, admin_bp, directory_bp,
-               oauth_bp, oauth_pages_bp, sessions_bp, session_link_bp):
+               oauth_bp, oauth_pages_bp, second_factor_bp, sessions_bp, session_link_bp):
         app.register_blueprint(bp)
 
 
 def _register_cli(app: Flask) -> None:
     from app.accounts.cli import users_cli
     from app.audit.cli import audit_cli
-    from app.demo import seed_cli
+    from app.demo import seed_cli, totp_code
     from app.notifications.cli import notifications_cli
     from app.oauth.cli import oauth_cli
 
-    for command in (users_cli, seed_cli, audit_cli, notifications_cli, oauth_cli):
+    for command in (users_cli, seed_cli, audit_cli, notifications_cli, oauth_cli, totp_code):
         app.cli.add_command(command)

@@ -112,6 +112,17 @@ def _oauth_config(env: str) -> dict:
     }
 
 
+def _roles(name: str, default: str) -> tuple:
+    from app.accounts.models import Role
+
+    names = [part.strip().lower() for part in os.environ.get(name, default).split(",") if part.strip()]
+    unknown = sorted(set(names) - {role.value for role in Role})
+    if unknown:
+        raise ConfigError(f"{name} names roles that do not exist: {', '.join(unknown)} (use patient, doctor, clerk,"
+                          f" admin)")
+    return tuple(Role(n) for n in names)
+
+
 def _rate(name: str, default: str) -> tuple[int, int]:
     text = os.environ.get(name, default)
     count, _, seconds = text.partition("/")
@@ -182,6 +193,8 @@ def load_config(overrides: dict | None = None) -> dict:
         "HMS_LOGIN_MAX_DELAY_SECONDS": int(os.environ.get("HMS_LOGIN_MAX_DELAY_SECONDS", "900")),
         "HMS_LOGIN_ADDRESS_MAX_FAILURES": int(os.environ.get("HMS_LOGIN_ADDRESS_MAX_FAILURES", "50")),
         "HMS_LOGIN_ACCOUNT_MAX_FAILURES": int(os.environ.get("HMS_LOGIN_ACCOUNT_MAX_FAILURES", "20")),
+        # Roles that must sign in with a second factor (app/accounts/second_factor.py); others may opt in.
+        "HMS_2FA_REQUIRED_ROLES": _roles("HMS_2FA_REQUIRED_ROLES", "doctor,clerk,admin"),
         # Sessions (app/accounts/sessions.py): signed out after this long without a request, and in any case
         # this long after signing in (the cookie lives as long).
         "HMS_IDLE_MINUTES_STAFF": _positive("HMS_IDLE_MINUTES_STAFF", 15),

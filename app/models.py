@@ -1,5 +1,6 @@
 """Every model module, imported so that the metadata (and Alembic) sees all tables."""
-from app.accounts.models import LoginFailure, PasswordToken, PatientProfile, User  # noqa: F401
+from app.accounts.models import (LoginFailure, PasswordToken, PatientProfile, RecoveryCode, TotpFactor,  # noqa: F401
+                                 User)
 from app.audit.models import AuditChainHead, AuditEntry  # noqa: F401
 from app.events.models import OutboxEvent, ProcessedEvent, WorkerHeartbeat  # noqa: F401
 from app.notifications.models import Notification, NotificationTemplate  # noqa: F401

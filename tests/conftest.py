@@ -43,7 +43,8 @@ from app.timeutil import pin_clock_from_environment  # noqa: E402
 from devtools.broker import Broker  # noqa: E402
 from devtools.mailbox import Mailbox  # noqa: E402
 from devtools.sms_gateway import SmsGatewayServer  # noqa: E402
-from tests.helpers import Client  # noqa: E402
+from app.accounts.second_factor import set_authenticator  # noqa: E402
+from tests.helpers import TEST_TOTP_SECRET, Client  # noqa: E402
 from tests.services import WorkerProcess, worker_env  # noqa: E402
 
 PINNED_AT = pin_clock_from_environment()  # HMS_TEST_NOW: see `make test-clock`
@@ -229,10 +230,11 @@ def default_password_hash() -> str:
 
 @pytest.fixture
 def create_user(app, default_password_hash):
-    """Factory: a committed user of any role; password DEFAULT_PASSWORD unless given."""
+    """Factory: a committed user of any role; password DEFAULT_PASSWORD unless given. Staff come with an
+    authenticator (key TEST_TOTP_SECRET) unless `authenticator=False`."""
 
     def make(role: Role = Role.CLERK, *, email: str | None = None, full_name: str | None = None,
-             password: str | None = None, **fields) -> User:
+             password: str | None = None, authenticator: bool = True, **fields) -> User:
         if role is Role.PATIENT:
             return make_patient(email=email, full_name=full_name, password=password, **fields)
         n = next(_serial)
@@ -242,6 +244,8 @@ def create_user(app, default_password_hash):
                 password=password, password_hash=None if password else default_password_hash, phone="+12025550100")
             for name, value in fields.items():
                 setattr(user, name, value)
+            if authenticator:
+                set_authenticator(user, TEST_TOTP_SECRET)
             db.session.commit()
             db.session.refresh(user)
             db.session.expunge(user)
@@ -277,7 +281,7 @@ def create_patient(create_user):
 @pytest.fixture
 def login(client):
     def sign_in(user: User, password: str = DEFAULT_PASSWORD) -> Client:
-        response = client.post_form("/login", {"email": user.email, "password": password})
+        response = client.sign_in(user.email, password)
         assert response.status_code == 303, response.get_data(as_text=True)[:500]
         return client
 

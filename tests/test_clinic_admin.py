@@ -144,7 +144,7 @@ def test_a_deactivated_doctor_cannot_sign_in_and_history_stays(app, admin, clien
     html = text(admin.get("/admin/doctors?state=inactive"))
     assert doctor.full_name in html
     admin.post_form("/logout", {})
-    response = client.post_form("/login", {"email": doctor.email, "password": DEFAULT_PASSWORD})
+    response = client.sign_in(doctor.email, DEFAULT_PASSWORD)
     assert "Email or password is incorrect." in text(response)
     with app.app_context():
         assert db.session.get(DoctorProfile, doctor.id) is not None

@@ -75,6 +75,16 @@ def test_every_role_is_created_and_the_logins_are_printed(app, seeded):
     assert "admin@example.com" in seeded.first_output and "demo-patient-pass" in seeded.first_output
 
 
+def test_the_demo_staff_have_a_printed_authenticator_and_a_development_code_command(app, seeded):
+    from app.demo import DEMO_TOTP_SECRET
+    from tests.helpers import authenticator_code
+
+    assert DEMO_TOTP_SECRET in seeded.first_output and "flask totp-code EMAIL" in seeded.first_output
+    code = app.test_cli_runner().invoke(args=["totp-code", "priya.shah@example.com"])
+    assert code.exit_code == 0 and code.output.strip() == authenticator_code("priya.shah@example.com")
+    assert app.test_cli_runner().invoke(args=["totp-code", "maria.garcia@example.com"]).exit_code == 1
+
+
 def test_the_demo_doctor_has_a_day_to_run(app, seeded, login):
     with app.app_context():
         doctor = db.session.scalar(sa.select(User).where(User.email == "amara.okafor@example.com"))

@@ -71,9 +71,9 @@ def test_refused_signup_emits_nothing(app, client):
 
 def test_login_success_and_failure_are_events(app, client, create_user):
     user = create_user(Role.CLERK)
-    client.post_form("/login", {"email": user.email, "password": "wrong guess here"})
-    client.post_form("/login", {"email": "nobody@example.com", "password": "wrong guess here"})
-    client.post_form("/login", {"email": user.email, "password": "correct horse battery"})
+    client.sign_in(user.email, "wrong guess here")
+    client.sign_in("nobody@example.com", "wrong guess here")
+    client.sign_in(user.email, "correct horse battery")
     events = [(r.type, r.envelope["outcome"], r.envelope["data"].get("reason")) for r in outbox_rows(app)
               if r.type.startswith("user.login")]
     assert events == [("user.login_failed", "failure", "wrong password"),

@@ -82,7 +82,7 @@ def set_password_form(password: str = NEW_PASSWORD, again: str | None = None) ->
 
 
 def sign_in(app, user: User, password: str) -> int:
-    return Client(app).post_form("/login", {"email": user.email, "password": password}).status_code
+    return Client(app).sign_in(user.email, password).status_code
 
 
 def main_text(response) -> str:

@@ -48,7 +48,7 @@ def quoted(start: datetime) -> str:
 
 def signed_in(app, user: User) -> Client:
     client = Client(app)
-    response = client.post_form("/login", {"email": user.email, "password": DEFAULT_PASSWORD})
+    response = client.sign_in(user.email, DEFAULT_PASSWORD)
     assert response.status_code == 303
     return client
 

@@ -42,7 +42,8 @@ import sqlalchemy as sa
 from app.accounts.models import Role, Sex, User, UserSession
 from app.oauth.models import ClientKind
 from app.extensions import db
-from tests.helpers import Client, page_without_csrf, text
+from app.accounts.second_factor import set_authenticator
+from tests.helpers import TEST_TOTP_SECRET, Client, page_without_csrf, text
 
 pytestmark = pytest.mark.clock  # the care relationship and the cancel cutoff depend on the clock
 
@@ -153,6 +154,15 @@ MATRIX: dict[str, dict] = {
     "auth.forgot_password": methods(PUBLIC, profile(INVALID)),
     "auth.use_password_link": profile(plain(404)),  # an unknown link, whoever asks
     "auth.logout": profile(LOGIN),  # ends at the sign-in page (asked with a session of its own)
+    # the second step of signing in: without a password just checked in this browser, back to the sign-in page;
+    # a signed-in visitor is sent on (to their workspace, or to their own two-factor page)
+    "second_factor.verify": profile(OK, anonymous=LOGIN), "second_factor.setup": profile(OK, anonymous=LOGIN),
+    # one's own second factor (every signed-in person): the staff of this world set theirs up when they signed in
+    # (so an empty code is refused, 422, and their role may not turn it off, 409); the patients have none
+    "second_factor.manage": profile(OK, anonymous=LOGIN),
+    "second_factor.enrol": methods(profile(OK, anonymous=LOGIN), profile(INVALID, anonymous=LOGIN)),
+    "second_factor.new_recovery_codes": profile(INVALID, anonymous=LOGIN, patient_a=OK, patient_b=OK),
+    "second_factor.remove": profile(plain(409), anonymous=LOGIN, patient_a=OK, patient_b=OK),
 
     # the patient portal
     "patients.home": PATIENT_AREA, "patients.appointments": PATIENT_AREA, "patients.bills": PATIENT_AREA,
@@ -209,7 +219,7 @@ MATRIX: dict[str, dict] = {
                      "admin.new_staff", "admin.edit_template", "admin.new_client"), methods(ADMIN_AREA, ADMIN_CHANGE)),
     **dict.fromkeys(("admin.toggle_department", "admin.remove_department", "admin.toggle_doctor",
                      "admin.toggle_staff", "admin.preview_template", "admin.rotate_client_secret",
-                     "admin.toggle_client"), ADMIN_CHANGE),
+                     "admin.toggle_client", "second_factor.reset"), ADMIN_CHANGE),
     "admin.sign_out_everywhere": ADMIN_CHANGE,  # the clerk's sessions: the admin's request is not sent
 }
 
@@ -406,6 +416,8 @@ def _build(password_hash: str) -> World:
                    "fhir.patch": {"resource_id": str(upcoming.id)}}
     users = {"patient_a": patient_a, "patient_b": patient_b, "doctor_a": doctor_a.user, "doctor_b": doctor_b.user,
              "clerk": clerk, "admin": admin}
+    for staff in (doctor_a.user, doctor_b.user, clerk, admin):
+        set_authenticator(staff, TEST_TOTP_SECRET)
     return World(
         users=users, args=args, args_by_endpoint=by_endpoint, draft_encounter_id=draft.id,
         draft_invoice_id=draft_invoice.id,
@@ -428,7 +440,7 @@ def sign_in(app, world: World, visitor: str) -> tuple[Client, str]:
     """A client of `visitor` (anonymous: none signed in) and its CSRF token."""
     client = Client(app)
     if visitor != "anonymous":
-        response = client.post_form("/login", {"email": world.users[visitor].email, "password": PASSWORD})
+        response = client.sign_in(world.users[visitor].email, PASSWORD)
         assert response.status_code == 303, text(response)[:300]
     return client, client.csrf_token("/login")
 

@@ -26,8 +26,8 @@ CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)
 
 def _signed_in(app, user, agent: str = CHROME) -> Client:
     client = Client(app)
-    response = client.post_form("/login", {"email": user.email, "password": DEFAULT_PASSWORD},
-                                environ_base={"HTTP_USER_AGENT": agent})
+    client.http.environ_base["HTTP_USER_AGENT"] = agent
+    response = client.sign_in(user.email, DEFAULT_PASSWORD)
     assert response.status_code == 303
     return client
 

@@ -150,3 +150,31 @@ class KnownBrowser(db.Model):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     browser_hash: Mapped[str] = mapped_column(sa.String(64))
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# --- second factors (app/accounts/second_factor.py) ---------------------------------------------------------------
+
+class TotpFactor(db.Model):
+    """A person's authenticator app: the shared secret and the last time step a code was accepted for, so that
+    a code seen once (over a shoulder, in a proxy's log) is refused the second time (RFC 6238 section 5.2)."""
+
+    __tablename__ = "totp_factors"
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    secret: Mapped[str] = mapped_column(sa.String(64))
+    last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RecoveryCode(db.Model):
+    """A single-use code for when the authenticator is lost. Only the SHA-256 of the code is stored: each code
+    has 128 random bits, so a fast hash leaves nothing to guess (no dictionary, no salt needed), and a check
+    costs a microsecond instead of an Argon2 run per attempt."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -279,12 +279,18 @@ def _dummy_hash() -> str:
     return hash_password(secrets.token_urlsafe(16))
 
 
-def _throttle(email: str, ip: str, user: User | None, now: datetime, since: datetime) -> None:
-    """Refuse an attempt that comes too soon (LoginThrottled), without looking at the password:
+def _since() -> datetime:
+    return utcnow() - timedelta(minutes=current_app.config["HMS_LOGIN_WINDOW_MINUTES"])
+
+
+def check_login_throttle(email: str, ip: str, user: User | None) -> None:
+    """Refuse an attempt (a password, or a second-factor code) that comes too soon (LoginThrottled, audited),
+    before the password or code is looked at:
     - from an address that failed `HMS_LOGIN_ADDRESS_MAX_FAILURES` times in the window, on any accounts;
     - for an (account, address) pair past `HMS_LOGIN_FREE_FAILURES` failures: each further attempt waits twice as
       long as the one before (1 s, 2 s, 4 s, … up to `HMS_LOGIN_MAX_DELAY_SECONDS`) after the last failure.
     Nothing locks an account: guesses from other addresses never keep its owner out (see `authenticate`)."""
+    email, now, since = normalize_email(email), utcnow(), _since()
     config = current_app.config
     window_minutes = config["HMS_LOGIN_WINDOW_MINUTES"]
     refused = None
@@ -313,28 +319,33 @@ def _duration(seconds: int) -> str:
     return f"{math.ceil(seconds / 60)} minutes"
 
 
+def record_login_failure(email: str, ip: str) -> None:
+    """Count a failed attempt (a wrong password or a wrong second-factor code) towards the sign-in throttle."""
+    db.session.add(LoginFailure(email=normalize_email(email)[:254], ip=ip, at=utcnow()))
+    db.session.execute(sa.delete(LoginFailure).where(LoginFailure.at < _since()))
+
+
 def authenticate(email: str, password: str, ip: str) -> User | None:
-    """The user these credentials belong to, or None (the failure counts). Raises LoginThrottled for an attempt
-    that comes too soon (`_throttle`), and ProofOfControlNeeded for the right password of an account that has
-    failed `HMS_LOGIN_ACCOUNT_MAX_FAILURES` times in the window from anywhere: a link to set a password is emailed,
-    and using it clears the failures. A failed attempt costs the same time whether or not the account exists."""
+    """The user these credentials belong to, or None (the failure counts). The password is only the first step:
+    `sign_in_succeeded` ends the sign-in (after the second factor, when there is one). Raises LoginThrottled for
+    an attempt that comes too soon (`check_login_throttle`), and ProofOfControlNeeded for the right password of
+    an account without a second factor that failed `HMS_LOGIN_ACCOUNT_MAX_FAILURES` times in the window from
+    anywhere: a link to set a password is emailed, and using it clears the failures (with a second factor, the
+    code is the proof). A failed attempt costs the same time whether or not the account exists."""
     email = normalize_email(email)
-    now = utcnow()
-    since = now - timedelta(minutes=current_app.config["HMS_LOGIN_WINDOW_MINUTES"])
     user = find_user_by_email(email)
-    _throttle(email, ip, user, now, since)
+    check_login_throttle(email, ip, user)
     usable = user is not None and user.active and not user.service_account and user.password_hash
     checked = verify_password(user.password_hash if usable else _dummy_hash(), password)
     if not (usable and checked):
-        db.session.add(LoginFailure(email=email[:254], ip=ip, at=now))
-        db.session.execute(sa.delete(LoginFailure).where(LoginFailure.at < since))
+        record_login_failure(email, ip)
         reason = ("unknown email" if user is None else "inactive account" if not user.active
                   else "service account" if user.service_account else "wrong password")
         emit("user.login_failed", "user", user.id if user else f"email:{email}"[:64], {"email": email, "reason": reason},
              outcome="failure", patient_id=_patient_id(user) if user else None)
         return None
-    failed, _ = _failures(since, LoginFailure.email == email)
-    if failed >= current_app.config["HMS_LOGIN_ACCOUNT_MAX_FAILURES"]:
+    failed, _ = _failures(_since(), LoginFailure.email == email)
+    if failed >= current_app.config["HMS_LOGIN_ACCOUNT_MAX_FAILURES"] and not _has_second_factor(user):
         from app.accounts.tokens import request_password_reset
 
         request_password_reset(email)
@@ -343,10 +354,23 @@ def authenticate(email: str, password: str, ip: str) -> User | None:
         raise ProofOfControlNeeded()
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    clear_login_failures(email)
-    user.last_login_at = now
-    emit("user.login_succeeded", "user", user.id, {}, actor=actor_of(user), patient_id=_patient_id(user))
     return user
+
+
+def _has_second_factor(user: User) -> bool:
+    from app.accounts.second_factor import has_factor
+
+    return has_factor(user)
+
+
+def sign_in_succeeded(user: User, *, method: str = "password") -> None:
+    """The person proved who they are (the password, and the second factor when they have one): their failures
+    are forgotten and the sign-in is recorded. Until then a correct password alone clears nothing, so whoever
+    knows a password cannot reset the count of wrong codes."""
+    clear_login_failures(user.email)
+    user.last_login_at = utcnow()
+    emit("user.login_succeeded", "user", user.id, {"method": method}, actor=actor_of(user),
+         patient_id=_patient_id(user))
 
 
 def clear_login_failures(email: str) -> None:

@@ -10,6 +10,7 @@ from app.accounts.services import (AccountError, LoginThrottled, PatientRegistra
 from app.accounts.sessions import end_session, start_session
 from app.accounts.tokens import TokenProblem, check_password_token, request_password_reset, use_password_token
 from app.api import ratelimit
+from app.auth.second_factor import after_password
 from app.auth.forms import ForgotPasswordForm, LoginForm, SetPasswordForm, SignupForm
 from app.extensions import db
 from app.web.unit_of_work import keep_despite_error
@@ -61,8 +62,7 @@ def login():
     if user is None:
         keep_despite_error()  # keep the failure, it counts towards the limit
         return render("auth/login.html", form=form, error="Email or password is incorrect.", status=422)
-    _start_session(user)
-    return redirect_to(safe_next(request.args.get("next"), url_for("main.home")))
+    return after_password(user, safe_next(request.args.get("next"), url_for("main.home")))
 
 
 @bp.route("/logout", methods=["POST"])

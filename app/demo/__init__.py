@@ -13,7 +13,9 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from app.accounts.models import Role, Sex
+from app.accounts.second_factor import factor_of, has_factor, set_authenticator
 from app.accounts.services import PatientRegistration, create_user, find_user_by_email, register_patient
+from app.accounts.totp import code_at, step_at
 from app.clinic.models import DoctorProfile
 from app.clinic.services import departments, get_doctor, save_department
 from app.demo.billing import seed_billing_demo
@@ -21,8 +23,12 @@ from app.demo.reports import seed_report_history
 from app.extensions import db
 from app.notifications.services import install_default_templates
 from app.scheduling.services import add_window, local_range
+from app.timeutil import utcnow
 
 seed_cli = click.Group("seed", help="Load data.")
+
+# The demo staff's authenticator key (RFC 6238): add it to an authenticator app, or ask `flask totp-code EMAIL`.
+DEMO_TOTP_SECRET = "HMSDEMOHMSDEMOHMSDEMOHMSDEMOHMSD"
 
 STAFF = [
     (Role.ADMIN, "admin@example.com", "Alex Admin", "demo-admin-pass", "+12025550101"),
@@ -179,8 +185,11 @@ def demo() -> None:
         raise click.ClickException("demo data is not loaded in production")
     rows = []
     for role, email, name, password, phone in STAFF:
-        if find_user_by_email(email) is None:
-            create_user(role=role, email=email, full_name=name, password=password, phone=phone)
+        user = find_user_by_email(email)
+        if user is None:
+            user = create_user(role=role, email=email, full_name=name, password=password, phone=phone)
+        if not has_factor(user):
+            set_authenticator(user, DEMO_TOTP_SECRET)
         rows.append((role.label, email, password))
     for registration in PATIENTS:
         if find_user_by_email(registration.email) is None:
@@ -196,7 +205,22 @@ def demo() -> None:
     click.echo("\nDemo logins (http://127.0.0.1:5000/login):")
     for role, email, password in rows:
         click.echo(f"  {role:<14} {email:<28} {password}")
-    click.echo("")
+    click.echo(f"\nStaff sign in with a second factor too. Their authenticator key is {DEMO_TOTP_SECRET} (add it"
+               f" to any authenticator app),\nor print the current code: .venv/bin/flask totp-code EMAIL\n")
+
+
+@click.command("totp-code")
+@click.argument("email")
+@with_appcontext
+def totp_code(email: str) -> None:
+    """Development only: print the current authenticator code of EMAIL (the demo staff's second factor)."""
+    if current_app.config["HMS_ENV"] == "production":
+        raise click.ClickException("totp-code is for development only")
+    user = find_user_by_email(email)
+    factor = factor_of(user) if user is not None else None
+    if factor is None:
+        raise click.ClickException(f"{email} has no authenticator")
+    click.echo(code_at(factor.secret, step_at(utcnow())))
 
 
 def _seed_billing() -> None:

@@ -156,6 +156,27 @@ EVENTS: dict[str, NotifyingEvent] = {e.type: e for e in (
             ),
         },
     ),
+    NotifyingEvent(
+        type="user.second_factor_reset",
+        title="Second factor reset by an admin (security notice)",
+        variables={},
+        sample={},
+        essential=True,
+        defaults={
+            Channel.EMAIL: Default(
+                subject="Your {{ clinic_name }} two-factor sign-in was reset",
+                body_text=("Dear {{ recipient_name }},\n\nAn administrator reset your two-factor sign-in: your"
+                           " authenticator app and recovery codes no longer work, and you were signed out. At your"
+                           " next sign-in at {{ site_url }} you set up an authenticator app again.\n\nIf you did"
+                           " not ask for this, call the clinic.\n\n{{ clinic_name }}"),
+                body_html=("<p>Dear {{ recipient_name }},</p><p>An administrator reset your two-factor sign-in:"
+                           " your authenticator app and recovery codes no longer work, and you were signed out."
+                           " At your next sign-in at <a href=\"{{ site_url }}\">{{ site_url }}</a> you set up an"
+                           " authenticator app again.</p><p>If you did not ask for this, call the clinic.</p>"
+                           "<p>{{ clinic_name }}</p>"),
+            ),
+        },
+    ),
 )}
 
 

@@ -1,7 +1,7 @@
 """session details: last seen, address and browser of each session; the browsers a person has signed in from
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-04 06:00:00.000000
 
 `user_sessions` gains `last_seen_at` (the idle timeout counts from it; written at most once a minute), `ip`,
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 revision = '0019'
-down_revision = '0017'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 

@@ -21,7 +21,7 @@ def test_no_signed_in_role_reaches_an_operation_with_its_cookie(app, create_pati
     assert len(operations) > 40
     for person in people:
         browser = Client(app)
-        assert browser.post_form("/login", {"email": person.email, "password": DEFAULT_PASSWORD}).status_code == 303
+        assert browser.sign_in(person.email, DEFAULT_PASSWORD).status_code == 303
         assert browser.session_cookie()
         csrf = {"X-CSRFToken": browser.csrf_token("/")}  # even with the page's CSRF token
         for op in operations:

@@ -287,7 +287,7 @@ def test_reports_are_for_clerks_and_admins_only(app, create_user, create_doctor,
         from tests.helpers import Client
 
         c = Client(app)
-        assert c.post_form("/login", {"email": user.email, "password": DEFAULT_PASSWORD}).status_code == 303
+        assert c.sign_in(user.email, DEFAULT_PASSWORD).status_code == 303
         return c.get(url).status_code
 
     doctor, patient = create_doctor(), create_user(Role.PATIENT)

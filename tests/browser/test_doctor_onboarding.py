@@ -1,4 +1,5 @@
-"""A real browser, the real worker and mailbox: a new doctor goes from the admin's form to the directory."""
+"""A real browser, the real worker and mailbox: a new doctor goes from the admin's form (setting up two-factor
+sign-in at the first sign-in) to the directory."""
 from __future__ import annotations
 
 import re
@@ -9,11 +10,18 @@ from playwright.sync_api import Page, expect
 
 from app.timeutil import clinic_today
 from devtools.mailbox import wait_for_messages
-from tests.browser.helpers import sign_in, sign_out
+from app.accounts import totp
+from tests.browser.helpers import DESKTOP, PHONE, sign_in, sign_out
 
 pytestmark = [pytest.mark.browser, pytest.mark.clock]
 
 PASSWORD = "stethoscope and coffee"
+
+
+def _step() -> int:
+    from datetime import datetime, timezone
+
+    return totp.step_at(datetime.now(timezone.utc))
 
 
 def test_admin_creates_a_doctor_who_sets_a_password_adds_hours_and_is_found_by_a_patient(
@@ -49,6 +57,28 @@ def test_admin_creates_a_doctor_who_sets_a_password_adds_hours_and_is_found_by_a
     page.get_by_role("button", name="Set the password").click()
     expect(page).to_have_url(f"{base_url}/login")
 
+    # the first sign-in: the password, then setting up an authenticator (the test computes its codes from the key
+    # on the page, as the phone would from the QR code), ten recovery codes shown once
+    page.get_by_label("Email").fill("oliver.sacks@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{base_url}/login/setup")
+    expect(page.get_by_test_id("totp-qr").locator("svg")).to_be_visible()
+    secret = page.get_by_test_id("totp-secret").get_attribute("data-secret")
+    page.screenshot(path=str(artifacts / "second-factor-setup.png"), full_page=True)
+    page.get_by_label("Code from the app").fill("000000" if totp.code_at(secret, _step()) != "000000" else "111111")
+    page.get_by_role("button", name="Turn on two-factor sign-in").click()
+    expect(page.locator("#code-error")).to_contain_text("That code does not match")
+    page.get_by_label("Code from the app").fill(totp.code_at(secret, _step()))
+    page.get_by_role("button", name="Turn on two-factor sign-in").click()
+    expect(page.get_by_test_id("recovery-codes").locator("li")).to_have_count(10)
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=str(artifacts / "second-factor-recovery-codes-phone.png"), full_page=True)
+    page.set_viewport_size(DESKTOP)
+    page.get_by_role("link", name="I have saved my codes, continue").click()
+    expect(page.get_by_test_id("signed-in-as")).to_contain_text("Dr. Oliver Sacks")
+    sign_out(page)
+    # the next sign-in asks for the app's code (the helper types the phone's next one)
     sign_in(page, base_url, "oliver.sacks@example.com", PASSWORD)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Availability").click()
     with app.app_context():

@@ -57,7 +57,7 @@ def backend(make_client) -> RegisteredClient:
 def sign_in(app, user) -> Client:
     """A browser of its own, signed in as `user`."""
     client = Client(app)
-    response = client.post_form("/login", {"email": user.email, "password": DEFAULT_PASSWORD})
+    response = client.sign_in(user.email, DEFAULT_PASSWORD)
     assert response.status_code == 303, response.get_data(as_text=True)[:500]
     return client
 

@@ -209,7 +209,7 @@ def signed_in(app, world: World, actor: str) -> Client:
         return client
     from tests.conftest import DEFAULT_PASSWORD
 
-    response = client.post_form("/login", {"email": world.users[actor].email, "password": DEFAULT_PASSWORD})
+    response = client.sign_in(world.users[actor].email, DEFAULT_PASSWORD)
     assert response.status_code == 303
     if actor in ("doctor_break_glass", "doctor_expired"):
         response = client.post_form(f"/doctor/patients/{world.patient_id}/break-glass",

@@ -237,7 +237,7 @@ def test_a_draft_is_readable_by_its_author_only(app, world, login, create_doctor
     [denied] = [e.envelope for e in _events(app, "access.denied")]
     assert denied["data"]["reason"] == "draft_of_another" and denied["aggregate_id"] == str(world.chart.draft_id)
     author = Client(app)
-    assert author.post_form("/login", {"email": world.doctor.email, "password": DEFAULT_PASSWORD}).status_code == 303
+    assert author.sign_in(world.doctor.email, DEFAULT_PASSWORD).status_code == 303
     assert "zxq-draft" in text(author.get(f"/doctor/patients/{world.patient.id}/chart"))
     assert "zxq-draft" in text(author.get(f"/doctor/encounters/{world.chart.draft_id}"))
 

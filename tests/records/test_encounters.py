@@ -410,7 +410,7 @@ def test_simultaneous_opens_of_one_visit_create_one_encounter(app, visit, login)
     clients = []
     for _ in range(4):
         client = Client(app)
-        client.post_form("/login", {"email": visit.doctor.email, "password": "correct horse battery"})
+        client.sign_in(visit.doctor.email, "correct horse battery")
         clients.append(client)
     tokens = [c.csrf_token("/doctor/") for c in clients]
     barrier = threading.Barrier(len(clients))
@@ -440,7 +440,7 @@ def test_an_edit_racing_a_signature_is_either_saved_before_it_or_refused(app, as
 
     encounter_id = open_encounter(as_doctor, visit)
     other = Client(app)
-    other.post_form("/login", {"email": visit.doctor.email, "password": "correct horse battery"})
+    other.sign_in(visit.doctor.email, "correct horse battery")
     tokens = (as_doctor.csrf_token("/doctor/"), other.csrf_token("/doctor/"))
     barrier = threading.Barrier(2)
     answers = {}
