@@ -43,8 +43,7 @@ NAV: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
                  ("Refunds", "billing.refunds", ("billing.refund",)),
                  ("Price list", "billing.prices", ("billing.new_price", "billing.edit_price")),
                  ("Reports", "reports.index", ("reports.report",)),
-                 ("Connected apps", "oauth_pages.connected_apps", ()),
-                 ("Your sessions", "sessions.index", ())],
+                 ("Connected apps", "oauth_pages.connected_apps", ())],
     Role.ADMIN: [("Overview", "admin.home", ()),
                  ("Doctors", "admin.doctors", ("admin.new_doctor", "admin.doctor_detail", "admin.edit_doctor")),
                  ("Departments", "admin.departments_page", ("admin.edit_department",)),
@@ -55,8 +54,7 @@ NAV: dict[Role, list[tuple[str, str, tuple[str, ...]]]] = {
                  ("API clients", "admin.clients", ("admin.new_client", "admin.client")),
                  ("Refunds", "billing.refunds", ("billing.refund", "billing.invoice", "billing.home")),
                  ("Billing reports", "reports.index", ("reports.report",)),
-                 ("Connected apps", "oauth_pages.connected_apps", ()),
-                 ("Your sessions", "sessions.index", ())],
+                 ("Connected apps", "oauth_pages.connected_apps", ())],
 }
 
 
