@@ -1,7 +1,7 @@
 """HMS: the application factory."""
 from __future__ import annotations
 
-from flask import Flask, make_response, redirect, request, session, url_for
+from flask import Flask, make_response, redirect, session
 
 from app.config import load_config
 from app.extensions import csrf, db, login_manager, mail, migrate
@@ -72,7 +72,9 @@ def _init_login(app: Flask) -> None:
 
     @login_manager.unauthorized_handler
     def unauthorized():
-        target = url_for("auth.login", next=request.full_path.rstrip("?"))
+        from app.accounts.sessions import sign_in_again
+
+        target = sign_in_again()
         if is_htmx():
             return make_response("", 401, {"HX-Redirect": target})
         return redirect(target)
@@ -100,6 +102,7 @@ def _init_templates(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from app.accounts.session_pages import bp as sessions_bp, link_bp as session_link_bp
     from app.admin.views import bp as admin_bp
     from app.auth.views import bp as auth_bp
     from app.clerks.reports import bp as reports_bp
@@ -113,7 +116,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth.second_factor import bp as second_factor_bp
 
     for bp in (main_bp, auth_bp, patients_bp, doctors_bp, billing_bp, reports_bp, admin_bp, directory_bp,
-               oauth_bp, oauth_pages_bp, second_factor_bp):
+               oauth_bp, oauth_pages_bp, second_factor_bp, sessions_bp, session_link_bp):
         app.register_blueprint(bp)
 
 

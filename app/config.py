@@ -25,6 +25,13 @@ def _int(name: str, default: int) -> int:
     return int(os.environ.get(name, str(default)))
 
 
+def _positive(name: str, default: int) -> int:
+    text = os.environ.get(name, str(default))
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{name} must be a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def _events_config(env: str) -> dict:
     audit_key = os.environ.get("AUDIT_HMAC_KEY")
     if not audit_key:
@@ -188,7 +195,12 @@ def load_config(overrides: dict | None = None) -> dict:
         "HMS_LOGIN_ACCOUNT_MAX_FAILURES": int(os.environ.get("HMS_LOGIN_ACCOUNT_MAX_FAILURES", "20")),
         # Roles that must sign in with a second factor (app/accounts/second_factor.py); others may opt in.
         "HMS_2FA_REQUIRED_ROLES": _roles("HMS_2FA_REQUIRED_ROLES", "doctor,clerk,admin"),
-        "PERMANENT_SESSION_LIFETIME": int(os.environ.get("HMS_SESSION_MINUTES", "480")) * 60,
+        # Sessions (app/accounts/sessions.py): signed out after this long without a request, and in any case
+        # this long after signing in (the cookie lives as long).
+        "HMS_IDLE_MINUTES_STAFF": _positive("HMS_IDLE_MINUTES_STAFF", 15),
+        "HMS_IDLE_MINUTES_PATIENT": _positive("HMS_IDLE_MINUTES_PATIENT", 30),
+        "HMS_SESSION_MAX_HOURS": _positive("HMS_SESSION_MAX_HOURS", 12),
+        "PERMANENT_SESSION_LIFETIME": _positive("HMS_SESSION_MAX_HOURS", 12) * 3600,
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         # The admin's audit exports (CSV, JSON): a filter matching more rows is refused with the count.

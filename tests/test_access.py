@@ -65,7 +65,7 @@ def test_every_page_of_a_role_area_lights_up_a_navigation_item(app):
     from app.web.navigation import NAV
 
     covered = {endpoint for items in NAV.values() for _, main, also in items for endpoint in (main, *also)}
-    areas = {"patients", "doctors", "billing", "reports", "admin", "directory", "oauth_pages"}
+    areas = {"patients", "doctors", "billing", "reports", "admin", "directory", "oauth_pages", "sessions"}
     pages = {rule.endpoint for rule in app.url_map.iter_rules()
              if "GET" in rule.methods and rule.endpoint.split(".")[0] in areas}
     assert pages - NOT_PAGES - covered == set()

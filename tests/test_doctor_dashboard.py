@@ -117,7 +117,8 @@ def test_the_refresh_of_an_unchanged_schedule_answers_204_and_any_change_answers
     request_id = clinic.add(local(app, 3, 14), Status.REQUESTED, patient=grace, reason="Knee pain")
     html = text(as_doctor.get("/doctor/"))
     version = version_of(html)
-    assert f'hx-headers=\'{{"X-Schedule-Version": "{version}"}}\'' in html
+    # the polling is not the doctor's activity: it does not keep the session from its idle timeout
+    assert f'hx-headers=\'{{"X-Schedule-Version": "{version}", "HMS-Background": "1"}}\'' in html
 
     unchanged = refresh(as_doctor, version)
     assert unchanged.status_code == 204 and unchanged.data == b""

@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
-from app.accounts.models import Role, Sex, User
+from app.accounts.models import Role, Sex, User, UserSession
 from app.oauth.models import ClientKind
 from app.extensions import db
 from app.accounts.second_factor import set_authenticator
@@ -134,6 +134,12 @@ MATRIX: dict[str, dict] = {
     # every signed-in person's connected apps; A's grant is revoked by A alone (others: not found)
     "oauth_pages.connected_apps": profile(OK, anonymous=LOGIN),
     "oauth_pages.revoke_app": profile(plain(404), anonymous=LOGIN, patient_a=OWNER),
+    # every signed-in person's sessions; A's session is ended by A alone (others: not found); the keep-alive of the
+    # idle-timeout warning; the emailed link that ends a session (an unknown link, whoever asks)
+    "sessions.index": profile(OK, anonymous=LOGIN), "sessions.keep_alive": profile(OK, anonymous=LOGIN),
+    "sessions.end_others": profile(OK, anonymous=LOGIN, patient_a=OWNER),
+    "sessions.end": profile(plain(404), anonymous=LOGIN, patient_a=OWNER),
+    "session_link.end_by_link": profile(plain(404)),
     "oauth.openid_configuration": PUBLIC,
     # the consent page's patient picker (a clinician's SMART launch/patient): doctors only
     "oauth_pages.patient_choices": profile(plain(404), anonymous=LOGIN, doctor_a=OK, doctor_b=OK),
@@ -214,6 +220,7 @@ MATRIX: dict[str, dict] = {
     **dict.fromkeys(("admin.toggle_department", "admin.remove_department", "admin.toggle_doctor",
                      "admin.toggle_staff", "admin.preview_template", "admin.rotate_client_secret",
                      "admin.toggle_client", "second_factor.reset"), ADMIN_CHANGE),
+    "admin.sign_out_everywhere": ADMIN_CHANGE,  # the clerk's sessions: the admin's request is not sent
 }
 
 FRESH_SESSION = {"auth.logout"}  # routes that end the visitor's session: asked with a sign-in of their own
@@ -386,7 +393,8 @@ def _build(password_hash: str) -> World:
         grant_types=["authorization_code", "client_credentials"], allowed_scopes="patient/*.rs system/*.rs",
         service_role=Role.CLERK), by=admin)
     grant = OAuthGrant(client_pk=api_client.id, user_id=patient_a.id, scope="patient/*.rs")
-    db.session.add(grant)
+    a_session = UserSession(token_hash="a" * 64, user_id=patient_a.id, browser="Firefox on Windows", ip="192.0.2.1")
+    db.session.add_all([grant, a_session])
     db.session.flush()
     template_id = db.session.scalar(sa.select(NotificationTemplate.id).order_by(NotificationTemplate.id).limit(1))
 
@@ -397,7 +405,7 @@ def _build(password_hash: str) -> World:
             "prescription_id": prescription.id, "allergy_id": allergy.id, "invoice_id": invoice.id,
             "line_id": invoice.lines[0].id, "payment_id": payment.id, "refund_id": refund.id, "decision": "approve",
             "claim_id": waiting.id, "item_id": item.id, "user_id": clerk.id, "grant_id": grant.id,
-            "client_pk": api_client.id}
+            "client_pk": api_client.id, "session_id": a_session.id}
     report = next(iter(REPORTS))
     by_endpoint = {"billing.claim_paid": {"claim_id": approved.id},
                    "reports.report": {"key": report}, "reports.export": {"key": report},
@@ -489,7 +497,7 @@ def _new_denials(app, world: World) -> list[dict]:
 
 # What a request may change without changing the world: the outbox (audit rows), the visitors' sessions and the
 # rate-limit counters (the token endpoint counts every request, refused or not).
-MAY_CHANGE = ("outbox_events", "user_sessions", "api_rate_limits")
+MAY_CHANGE = ("outbox_events", "user_sessions", "known_browsers", "api_rate_limits")
 
 
 def _checksums(app) -> dict[str, int]:

@@ -25,7 +25,7 @@ def every_route(app, patient_id: int):
                  "action": "activate", "appointment_id": 1, "encounter_id": 1, "diagnosis_id": 1, "prescription_id": 1,
                  "allergy_id": 1, "invoice_id": 1, "line_id": 1, "payment_id": 1,
                  "refund_id": 1, "decision": "approve", "claim_id": 1, "item_id": 1, "user_id": 1,
-                 "client_pk": 1, "grant_id": 1,
+                 "client_pk": 1, "grant_id": 1, "session_id": 1,
                  "resource_type": "Patient", "resource_id": str(patient_id)}  # the FHIR routes
     for rule in app.url_map.iter_rules():
         args = {name: arguments[name] for name in rule.arguments}

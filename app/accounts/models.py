@@ -131,6 +131,25 @@ class UserSession(db.Model):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Written at most once a minute (app/accounts/sessions.py); the idle timeout counts from it.
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    ip: Mapped[str] = mapped_column(sa.String(45), default="", server_default="")
+    browser: Mapped[str] = mapped_column(sa.String(80), default="", server_default="")  # "Chrome on Linux"
+    # The user's session_version when it began: a later bump (password change, deactivation) ends it.
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
+
+
+class KnownBrowser(db.Model):
+    """A browser a person has signed in from: the SHA-256 of the user's id with the browser's long-lived random
+    cookie, so that a sign-in from any other browser can be told to them by email."""
+
+    __tablename__ = "known_browsers"
+    __table_args__ = (sa.UniqueConstraint("user_id", "browser_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    browser_hash: Mapped[str] = mapped_column(sa.String(64))
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 # --- second factors (app/accounts/second_factor.py) ---------------------------------------------------------------

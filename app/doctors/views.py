@@ -12,6 +12,7 @@ from app.clinic.forms import DoctorSelfForm
 from app.clinic.models import DoctorProfile
 from app.clinic.services import get_doctor, update_own_profile
 from app.extensions import db
+from app.accounts.sessions import current_session, live_sessions
 from app.oauth.services import connected_apps
 from app.policy import Resource, Verb
 from app.scheduling.forms import UnavailabilityForm, WindowForm
@@ -42,7 +43,7 @@ def profile():
     if not form.validate_on_submit():
         status = 422 if form.is_submitted() else 200
         return render("doctors/profile.html", form=form, doctor=doctor, apps=connected_apps(doctor.user),
-                      status=status)
+                      sessions=live_sessions(doctor.user, current_session()), status=status)
     update_own_profile(doctor, phone=form.phone.data, bio=form.bio.data)
     flash("Your profile is saved.", "success")
     return redirect_to(url_for("doctors.profile"))

@@ -88,6 +88,30 @@ EVENTS: dict[str, NotifyingEvent] = {e.type: e for e in (
         },
     ),
     NotifyingEvent(
+        type="user.new_browser_sign_in",
+        title="Sign-in from a new browser (security notice)",
+        variables={"browser": "The browser, e.g. “Chrome on Windows”", "ip": "The address it signed in from",
+                   "signed_in_at": "When, in the clinic's time zone",
+                   "end_link": "A link that ends that session (it works once)"},
+        sample={"browser": "Chrome on Windows", "ip": "203.0.113.7", "signed_in_at": "24 Nov 2026, 09:30 EST",
+                "end_link": "https://clinic.example.com/account/sessions/end/sample-link"},
+        essential=True,
+        defaults={
+            Channel.EMAIL: Default(
+                subject="New sign-in to your {{ clinic_name }} account",
+                body_text=("Dear {{ recipient_name }},\n\nYour account was signed in to from a browser you have not"
+                           " used before: {{ browser }}, from {{ ip }}, on {{ signed_in_at }}.\n\nIf this was you,"
+                           " there is nothing to do. If it was not, end that session with this link and change your"
+                           " password:\n\n{{ end_link }}\n\n{{ clinic_name }}"),
+                body_html=("<p>Dear {{ recipient_name }},</p><p>Your account was signed in to from a browser you"
+                           " have not used before: <strong>{{ browser }}</strong>, from {{ ip }}, on"
+                           " {{ signed_in_at }}.</p><p>If this was you, there is nothing to do. If it was not, end"
+                           " that session and change your password:</p><p><a href=\"{{ end_link }}\">End that"
+                           " session</a></p><p>{{ clinic_name }}</p>"),
+            ),
+        },
+    ),
+    NotifyingEvent(
         type="user.signup_attempted",
         title="Someone signed up with an address that has an account (security notice)",
         variables={},

@@ -114,6 +114,14 @@ def _context(event: NotifyingEvent, envelope: dict, user: User) -> dict:
     elif event.type == "patient.profile_changed":
         context["changed"] = ", ".join(SECTION_TITLES.get(s, s) for s in data.get("sections", []))
         context["changed_at"] = format_datetime(datetime.fromisoformat(envelope["occurred_at"]))
+    elif event.type == "user.new_browser_sign_in":
+        from app.accounts.models import UserSession
+        from app.accounts.sessions import end_link
+
+        live = db.session.get(UserSession, data.get("session_id"))
+        context.update(browser=data.get("browser", ""), ip=data.get("ip", ""),
+                       signed_in_at=format_datetime(datetime.fromisoformat(envelope["occurred_at"])),
+                       end_link=end_link(live) if live is not None else context["site_url"])
     elif event.type == "user.password_link_issued":
         context["link"] = data["link"]
         context["expires_at"] = format_datetime(datetime.fromisoformat(data["expires_at"]))

@@ -8,6 +8,7 @@ from app.accounts.models import User
 from app.accounts.services import AccountError
 from app.appointments.queries import next_for_patient
 from app.extensions import db
+from app.accounts.sessions import current_session, live_sessions
 from app.oauth.services import connected_apps
 from app.patients.profile import SECTIONS
 from app.policy import Resource, Verb
@@ -39,7 +40,8 @@ def home():
 @bp.route("/<int:patient_id>/profile")
 def profile(patient_id: int):
     patient = _patient_or_404(patient_id)
-    return render("patients/profile.html", patient=patient, sections=SECTIONS.values(), apps=connected_apps(patient))
+    return render("patients/profile.html", patient=patient, sections=SECTIONS.values(), apps=connected_apps(patient),
+                  sessions=live_sessions(patient, current_session()))
 
 
 @bp.route("/<int:patient_id>/profile/<key>", methods=["GET", "POST"])
