@@ -22,6 +22,17 @@ class CheckboxList(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
+
+class AmountField(DecimalField):
+    """A decimal amount: "NaN", "sNaN" and "Infinity" parse as decimals but are no amount (and a signalling NaN
+    would break the range check), so they are refused beside the field like any other bad number."""
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if self.data is not None and not self.data.is_finite():
+            self.data = None
+            raise ValueError(self.gettext("Not a valid decimal value."))
+
 class DoctorForm(Form):
     full_name = StringField("Full name", validators=[required("the doctor's name"), at_most(120)])
     email = email_field(whose="their")
@@ -31,7 +42,7 @@ class DoctorForm(Form):
                                   validators=[InputRequired(message="Choose at least one department.")])
     specialty = StringField("Specialty", validators=[required("the specialty"), at_most(80)])
     licence_number = StringField("Licence number", validators=[required("the licence number"), at_most(40)])
-    consultation_fee = DecimalField("Consultation fee", places=2,
+    consultation_fee = AmountField("Consultation fee", places=2,
                                     validators=[InputRequired(message="Enter the fee."),
                                                 NumberRange(min=Decimal("0"), max=Decimal("100000"),
                                                             message="Enter an amount from 0 to 100,000.")])
