@@ -105,6 +105,7 @@ def _oauth_config(env: str) -> dict:
         "HMS_API_RATE_LIMIT_SIGNUP": _rate("HMS_API_RATE_LIMIT_SIGNUP", "10/3600"),
         # the sign-up and "forgot password" forms (each sends an email), per address and form
         "HMS_EMAIL_FORM_RATE_LIMIT": _rate("HMS_EMAIL_FORM_RATE_LIMIT", "10/3600"),
+        "HMS_EMAIL_FORM_RATE_LIMIT_EMAIL": _rate("HMS_EMAIL_FORM_RATE_LIMIT_EMAIL", "3/3600"),  # sign-ups per email
         # The token, revocation and introspection endpoints, per address.
         "HMS_OAUTH_RATE_LIMIT": _rate("HMS_OAUTH_RATE_LIMIT", "120/60"),
         # A refresh token's life from its issue; every use issues a new one (rotation).

@@ -171,7 +171,7 @@ def test_sign_ups_and_password_links_are_limited_per_address(app, monkeypatch):
     for n in range(2):
         assert Client(app).post_form("/signup", {**VALID, "email": f"flood{n}@example.com"}).status_code == 200
     refused = Client(app).post_form("/signup", {**VALID, "email": "flood2@example.com"})
-    assert refused.status_code == 429 and "Too many requests from your network" in text(refused)
+    assert refused.status_code == 429 and "Too many requests for now" in text(refused)
     assert 'value="Ada Lovelace"' in text(refused)  # nothing typed is lost
     assert users_count(app) == 2
     elsewhere = Client(app)
@@ -183,3 +183,18 @@ def test_sign_ups_and_password_links_are_limited_per_address(app, monkeypatch):
     for _ in range(2):
         assert forgot.post_form("/password/forgot", {"email": "flood0@example.com"}).status_code == 200
     assert forgot.post_form("/password/forgot", {"email": "flood0@example.com"}).status_code == 429
+
+
+def test_sign_ups_to_one_email_are_limited_whatever_the_address(app, monkeypatch, create_patient):
+    """Sign-ups with an address that has an account email its owner: so they are limited per email too, and the
+    limit answers the same whether or not the account exists."""
+    monkeypatch.setitem(app.config, "HMS_EMAIL_FORM_RATE_LIMIT_EMAIL", (2, 3600))
+    create_patient(email="inbox@example.com")
+
+    def sign_up(email: str, address: str):
+        client = Client(app)
+        return client.http.post("/signup", data={**VALID, "email": email, "csrf_token": client.csrf_token("/signup")},
+                                environ_base={"REMOTE_ADDR": address})
+
+    for n, email in enumerate(("inbox@example.com", "new@example.com")):
+        assert [sign_up(email, f"10.3.{n}.{k}").status_code for k in range(3)] == [200, 200, 429]

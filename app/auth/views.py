@@ -27,14 +27,18 @@ def _start_session(user) -> None:
     session.permanent = True
 
 
-def _emails_spent(form_name: str) -> str | None:
-    """A form that sends an email (sign-up, a password link) is limited per address, so it cannot flood inboxes or
-    probe addresses in bulk: the message to show beside the email, or None. (A password link is also limited per
-    account, silently: `request_password_reset`.)"""
-    usage = ratelimit.spend((form_name, request.remote_addr or "unknown", "HMS_EMAIL_FORM_RATE_LIMIT"))
+def _emails_spent(form_name: str, email: str | None = None) -> str | None:
+    """A form that sends an email (sign-up, a password link) is limited per address and, given `email`, per email
+    address (the inbox it would write to), so it cannot flood an inbox or probe addresses in bulk: the message to
+    show beside the email, or None. (A password link is also limited per account, silently:
+    `request_password_reset`.)"""
+    buckets = [(form_name, request.remote_addr or "unknown", "HMS_EMAIL_FORM_RATE_LIMIT")]
+    if email is not None:
+        buckets.append((f"{form_name}-to", normalize_email(email), "HMS_EMAIL_FORM_RATE_LIMIT_EMAIL"))
+    usage = ratelimit.spend(*buckets)
     if usage is None:
         return None
-    return f"Too many requests from your network for now. Try again in {max(1, -(-usage.reset // 60))} minutes."
+    return f"Too many requests for now. Try again in {max(1, -(-usage.reset // 60))} minutes."
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -85,7 +89,7 @@ def signup():
         if form.is_submitted():
             return render_form_errors("auth/signup.html", form=form)
         return render("auth/signup.html", form=form)
-    refused = _emails_spent("signup")
+    refused = _emails_spent("signup", form.email.data)
     if refused is not None:
         form.email.errors.append(refused)
         return render("auth/signup.html", form=form, status=429)
