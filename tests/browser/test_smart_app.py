@@ -4,6 +4,8 @@ and consent pages (PKCE S256, launch/patient, openid fhirUser), exchanges the co
 searches their appointments, conditions and observations, and books a free slot."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from fhirclient import client as smart
 from fhirclient.models.appointment import Appointment
@@ -13,6 +15,7 @@ from fhirclient.models.slot import Slot
 from playwright.sync_api import Page, expect
 
 from app.extensions import db
+from app.timeutil import clinic_today
 from tests.conftest import DEFAULT_PASSWORD
 from tests.oauth.tokens import register
 from tests.records.clinical_data import build_chart
@@ -36,6 +39,7 @@ def test_a_smart_app_launches_reads_the_record_and_books_a_slot(page: Page, base
         client, _ = register(name="Heart Diary", scope="patient/*.rs patient/Appointment.c",
                              redirect_uris=(APP_ADDRESS,))
         client_id = client.client_id
+        first_day = clinic_today() + timedelta(days=2)  # a slot well ahead: no cutoff passes while the app books
         db.session.commit()
         db.session.remove()
 
@@ -68,7 +72,8 @@ def test_a_smart_app_launches_reads_the_record_and_books_a_slot(page: Page, base
     assert vitals and {o.code.coding[0].system for o in vitals} == {"http://loinc.org"}
 
     slot = next(Slot.where(struct={"schedule": f"Schedule/{doctor.id}-{department_id}", "status": "free",
-                                   "_count": "1"}).perform_resources_iter(server))
+                                   "start": f"ge{first_day.isoformat()}", "_count": "1"})
+                .perform_resources_iter(server))
     booking = Appointment({
         "resourceType": "Appointment", "status": "proposed", "start": slot.start.isostring,
         "end": slot.end.isostring, "slot": [{"reference": f"Slot/{slot.id}"}], "description": "Palpitations again",
